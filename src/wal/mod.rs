@@ -1,0 +1,1 @@
+//! Reading the Prometheus WAL (FORMATS.md §1).
