@@ -1,0 +1,3 @@
+//! Helpers shared by the integration tests: dump parsers and process management.
+pub mod dump;
+pub mod prom;
