@@ -4,7 +4,7 @@
 mod format;
 mod inspect;
 
-pub use format::{format_float, write_labels};
+pub use format::{format_float, parse_float, write_labels};
 
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
