@@ -57,7 +57,14 @@ fn main() {
     }
     println!(
         "{:<20} {:>5} {:>12} {:>12} {:>16} {:>14} {:>12} {:>8}",
-        "wal", "cache", "samples", "M samples/s", "M samples/CPU-s", "CPU s/M samp", "MB/s (disk)", "records"
+        "wal",
+        "cache",
+        "samples",
+        "M samples/s",
+        "M samples/CPU-s",
+        "CPU s/M samp",
+        "MB/s (disk)",
+        "records"
     );
     decode_only(&wals[0].1);
     for (name, dir) in &wals {
@@ -153,8 +160,7 @@ fn decode_pass(dir: &Path) -> Pass {
                         for s in it {
                             let s: RefSample = s.expect("sample");
                             samples += 1;
-                            checksum = checksum
-                                .wrapping_add(s.v.to_bits() ^ s.t as u64 ^ s.sref);
+                            checksum = checksum.wrapping_add(s.v.to_bits() ^ s.t as u64 ^ s.sref);
                         }
                     }
                     Record::Histograms(mut d) => {
@@ -198,10 +204,16 @@ fn generate(dir: &Path, samples: u64, comp: Compression) {
                         "__name__".to_string(),
                         format!("http_requests_{}_total", i % 50),
                     ),
-                    ("code".to_string(), ["200", "404", "500"][(i % 3) as usize].into()),
+                    (
+                        "code".to_string(),
+                        ["200", "404", "500"][(i % 3) as usize].into(),
+                    ),
                     ("instance".to_string(), format!("10.1.{t}.7:9100")),
                     ("job".to_string(), "node".to_string()),
-                    ("pod".to_string(), format!("api-{}-7f9c6d5b8-x{i:04}", i % 7)),
+                    (
+                        "pod".to_string(),
+                        format!("api-{}-7f9c6d5b8-x{i:04}", i % 7),
+                    ),
                 ];
                 l.sort();
                 l

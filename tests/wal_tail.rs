@@ -431,3 +431,30 @@ fn replaced_segment_is_reported_and_reading_continues() {
     assert_eq!(replaced, 1);
     assert_eq!(after, vec![record(9, 10, false)]);
 }
+
+#[test]
+fn undecompressable_records_are_corruption_and_reading_goes_on() {
+    use ringwrite::wal::fragment::{put_fragment, FragmentKind, SNAPPY_FLAG, ZSTD_FLAG};
+    let d = tempfile::tempdir().unwrap();
+    let mut seg = Vec::new();
+    // CRC-valid fragments whose payloads are not valid snappy / zstd.
+    put_fragment(
+        &mut seg,
+        FragmentKind::Full,
+        SNAPPY_FLAG,
+        &[0xff, 0xff, 0xff, 0xff, 0x0f, 1],
+    );
+    put_fragment(&mut seg, FragmentKind::Full, ZSTD_FLAG, b"not a zstd frame");
+    let good = record(7, 50, false);
+    put_fragment(&mut seg, FragmentKind::Full, 0, &good);
+    std::fs::write(d.path().join(segment_name(0)), &seg).unwrap();
+    let got = read_all(d.path(), TailOptions::default());
+    let reasons: Vec<&str> = got.corruptions.iter().map(|c| c.reason.label()).collect();
+    assert!(
+        reasons == ["record_too_large", "decompress"] || reasons == ["decompress", "decompress"],
+        "{reasons:?}"
+    );
+    assert_eq!(got.corruptions[1].offset, 13);
+    assert_eq!(got.records.len(), 1);
+    assert_eq!(got.records[0].1, good);
+}

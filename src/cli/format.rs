@@ -132,7 +132,10 @@ mod tests {
         for (v, s) in [
             (f64::from_bits(STALE_NAN_BITS), "StaleNaN"),
             (f64::from_bits(NORMAL_NAN_BITS), "NaN"),
-            (f64::from_bits(0x7ff8_0000_0000_0000), "NaN(0x7ff8000000000000)"),
+            (
+                f64::from_bits(0x7ff8_0000_0000_0000),
+                "NaN(0x7ff8000000000000)",
+            ),
             (f64::INFINITY, "+Inf"),
             (f64::NEG_INFINITY, "-Inf"),
             (1.0, "1"),

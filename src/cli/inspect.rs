@@ -364,7 +364,11 @@ impl<W: Write> Inspector<W> {
         h: &FloatHistogram,
     ) -> io::Result<()> {
         self.labels(hdr.sref)?;
-        write!(self.out, " float_histogram {} schema={} count=", hdr.t, h.schema)?;
+        write!(
+            self.out,
+            " float_histogram {} schema={} count=",
+            hdr.t, h.schema
+        )?;
         format_float(&mut self.out, h.count)?;
         self.out.write_all(b" sum=")?;
         format_float(&mut self.out, h.sum)?;
@@ -492,7 +496,11 @@ fn render_summary(s: &Summary, wal: &std::path::Path, listing: &dir::Listing) ->
         let _ = write!(o, " unknown={}", s.unknown_types);
     }
     let _ = writeln!(o);
-    let _ = writeln!(o, "Series records:     {} (series refs announced)", s.series_refs);
+    let _ = writeln!(
+        o,
+        "Series records:     {} (series refs announced)",
+        s.series_refs
+    );
     let _ = writeln!(o, "Distinct series:    {}", s.distinct);
     let _ = writeln!(o, "Samples:            {}", s.samples);
     let _ = writeln!(o, "Histograms:         {}", s.histograms);
@@ -527,4 +535,3 @@ fn render_summary(s: &Summary, wal: &std::path::Path, listing: &dir::Listing) ->
     }
     o
 }
-

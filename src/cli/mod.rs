@@ -10,7 +10,11 @@ use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 
 #[derive(Parser, Debug)]
-#[command(name = "ringwrite", version, about = "A fast, durable Prometheus remote-write sender that tails the Prometheus WAL.")]
+#[command(
+    name = "ringwrite",
+    version,
+    about = "A fast, durable Prometheus remote-write sender that tails the Prometheus WAL."
+)]
 pub struct Cli {
     /// Log level filter (error, warn, info, debug, trace, or a tracing filter).
     #[arg(long = "log.level", global = true, default_value = "info")]
