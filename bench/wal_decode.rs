@@ -72,7 +72,7 @@ fn main() {
         // Warm: one untimed pass, then the median of 5.
         let _ = decode_pass(dir);
         let mut runs: Vec<Pass> = (0..5).map(|_| decode_pass(dir)).collect();
-        runs.sort_by(|a, b| a.wall.cmp(&b.wall));
+        runs.sort_by_key(|p| p.cpu);
         report(name, "warm", &runs[2], bytes);
         // Cold: drop the segments from the page cache before each pass.
         let mut runs: Vec<Pass> = (0..3)
@@ -81,7 +81,7 @@ fn main() {
                 decode_pass(dir)
             })
             .collect();
-        runs.sort_by(|a, b| a.wall.cmp(&b.wall));
+        runs.sort_by_key(|p| p.cpu);
         report(name, "cold", &runs[1], bytes);
     }
 }
