@@ -142,7 +142,7 @@ proptest! {
     ) {
         let d = tempfile::tempdir().unwrap();
         let recs: Vec<Vec<u8>> = sizes.iter().enumerate().map(|(i, &n)| record(i as u64, n, i % 2 == 0)).collect();
-        write_wal(d.path(), &[recs.clone()], 1000, comp);
+        write_wal(d.path(), std::slice::from_ref(&recs), 1000, comp);
         // Seal segment 0 with an empty segment 1, then corrupt segment 0.
         std::fs::write(d.path().join(segment_name(1)), b"").unwrap();
         let p = d.path().join(segment_name(0));
