@@ -325,7 +325,9 @@ def labels_text(pairs):
 
 
 def rust_float(bits):
-    """Rust `{}` of an f64 (shortest round-trip digits, never exponent) or the NaN names."""
+    """A float as `ringwrite wal inspect --dump` prints it (src/cli/format.rs): shortest
+    round-trip digits, Rust `{:e}` form when |v| is outside [1e-5, 1e16), else Rust `{}`
+    positional form; `+Inf`, `-Inf`, `StaleNaN`, `NaN`, `NaN(0x<16 hex>)`."""
     if (bits >> 52) & 0x7FF == 0x7FF:
         frac = bits & ((1 << 52) - 1)
         if frac == 0:
@@ -336,7 +338,13 @@ def rust_float(bits):
             return "NaN"
         return f"NaN(0x{bits:016x})"
     v = struct.unpack(">d", struct.pack(">Q", bits))[0]
-    text = format(Decimal(repr(v)), "f")  # repr is the shortest round-trip form
+    if v != 0 and not 1e-5 <= abs(v) < 1e16:
+        sign, digits, exp = Decimal(repr(v)).as_tuple()  # repr: shortest round-trip digits
+        digits = "".join(map(str, digits)).rstrip("0") or "0"
+        exp10 = exp + len("".join(map(str, Decimal(repr(v)).as_tuple()[1]))) - 1
+        mant = digits[0] + ("." + digits[1:] if len(digits) > 1 else "")
+        return f"{'-' if sign else ''}{mant}e{exp10}"
+    text = format(Decimal(repr(v)), "f")
     if "." in text:
         text = text.rstrip("0").rstrip(".")
     if bits >> 63 and not text.startswith("-"):

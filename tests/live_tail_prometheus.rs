@@ -36,6 +36,8 @@ const DRAIN: Duration = Duration::from_secs(30);
 struct Progress {
     floats: AtomicUsize,
     max_t: AtomicI64,
+    /// When the newest float sample line arrived, in ms since `origin`.
+    last_line_ms: AtomicI64,
 }
 
 fn now_ms() -> i64 {
@@ -88,6 +90,7 @@ fn live_tail_keeps_up_with_prometheus_and_loses_nothing() {
     );
     let stdout = tail.take_stdout().expect("stdout piped");
     let progress = Arc::new(Progress::default());
+    let origin = Instant::now();
     let reader = {
         let progress = Arc::clone(&progress);
         thread::spawn(move || -> Result<(SeriesTable, Dump), String> {
@@ -103,6 +106,8 @@ fn live_tail_keeps_up_with_prometheus_and_loses_nothing() {
                 if let Some(s) = dump.floats.last() {
                     progress.floats.store(dump.floats.len(), Ordering::Relaxed);
                     progress.max_t.fetch_max(s.t, Ordering::Relaxed);
+                    let ms = i64::try_from(origin.elapsed().as_millis()).unwrap_or(i64::MAX);
+                    progress.last_line_ms.store(ms, Ordering::Relaxed);
                 }
             }
             Ok((table, dump))
@@ -136,6 +141,7 @@ fn live_tail_keeps_up_with_prometheus_and_loses_nothing() {
     }
     prom.stop();
     let stopped = Instant::now();
+    let printed_at_stop = progress.floats.load(Ordering::Relaxed);
     let segments: Vec<String> = fs::read_dir(&wal)
         .expect("read wal")
         .map(|e| {
@@ -186,7 +192,9 @@ fn live_tail_keeps_up_with_prometheus_and_loses_nothing() {
         );
         thread::sleep(Duration::from_millis(100));
     }
-    let drained_after = stopped.elapsed();
+    // When the last sample line arrived, relative to Prometheus's exit (negative: before it).
+    let last_line_after_stop_ms = progress.last_line_ms.load(Ordering::Relaxed)
+        - i64::try_from((stopped - origin).as_millis()).unwrap_or(i64::MAX);
     thread::sleep(Duration::from_secs(1));
     tail.terminate(Duration::from_secs(5));
     let (r_table, r_dump) = reader
@@ -204,10 +212,10 @@ fn live_tail_keeps_up_with_prometheus_and_loses_nothing() {
         })
         .collect();
     eprintln!(
-        "promtool {expected} samples, ringwrite {} samples; max lag during run {max_lag_ms} ms; \
-         caught up {:.1} s after Prometheus stopped; test took {:.1} s",
+        "promtool {expected} samples, ringwrite {} samples ({printed_at_stop} printed when \
+         Prometheus stopped); max lag during run {max_lag_ms} ms; last sample printed \
+         {last_line_after_stop_ms} ms after Prometheus stopped; test took {:.1} s",
         r_floats.len(),
-        drained_after.as_secs_f64(),
         started.elapsed().as_secs_f64()
     );
     dump::diff_multisets(

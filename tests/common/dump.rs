@@ -6,10 +6,11 @@
 //!   `%g` (shortest round-trip digits, exponent form such as `1e+21`, `NaN`, `+Inf`, `-Inf`;
 //!   a staleness marker is just `NaN`), then the timestamp in milliseconds. It prints only float
 //!   samples.
-//! * `ringwrite wal inspect --dump`: the same label syntax; float samples are
-//!   `{..} <value> <ts>[ st=<ms>]` with the value in Rust `{}` form (`1000000000000000000000`,
-//!   never an exponent), `+Inf`, `-Inf`, `StaleNaN`, `NaN` or `NaN(0x<16 hex>)`; other lines are
-//!   `{..} histogram ..`, `{..} float_histogram ..`, `{..} exemplar {..} <value> <ts>`.
+//! * `ringwrite wal inspect --dump` (README "Dump format"): the same label syntax; float samples
+//!   are `{..} <value> <ts>[ st=<ms>]` with the value as the shortest decimal that parses back to
+//!   the same bits (`1`, `0.25`, `1e21`, `6.186914632966696e-6`), `+Inf`, `-Inf`, `StaleNaN`,
+//!   `NaN` or `NaN(0x<16 hex>)`; other lines are `{..} histogram ..`, `{..} float_histogram ..`,
+//!   `{..} exemplar {..} <value> <ts>` and `{..} metadata ..`.
 //!
 //! Both sides intern their label sets in one [`SeriesTable`], so a sample is three integers and a
 //! dump of a few million samples fits comfortably in memory. Values compare bit for bit, except
@@ -119,6 +120,25 @@ impl SeriesTable {
             .collect()
     }
 
+    /// Label sets that were printed with more than one spelling (e.g. promtool's `\u00a0`
+    /// against a raw U+00A0), with every spelling seen, sorted.
+    pub fn several_spellings(&self) -> Vec<(u32, Vec<String>)> {
+        let mut by_id: HashMap<u32, Vec<String>> = HashMap::new();
+        for (raw, &id) in &self.by_raw {
+            by_id.entry(id).or_default().push(raw.clone());
+        }
+        let mut out: Vec<(u32, Vec<String>)> = by_id
+            .into_iter()
+            .filter(|(_, raws)| raws.len() > 1)
+            .map(|(id, mut raws)| {
+                raws.sort();
+                (id, raws)
+            })
+            .collect();
+        out.sort();
+        out
+    }
+
     pub fn name_of(&self, id: u32) -> Option<&[u8]> {
         self.labels(id)
             .iter()
@@ -149,6 +169,8 @@ pub struct Dump {
     pub other_nans: usize,
     /// ringwrite only: samples that carried ` st=<ms>`.
     pub with_start_timestamp: usize,
+    /// ringwrite only: metadata entries.
+    pub metadata: usize,
     pub histograms: usize,
     pub float_histograms: usize,
     pub exemplars: usize,
@@ -231,6 +253,10 @@ pub fn parse_ringwrite_line(
             dump.exemplars += 1;
             return Ok(());
         }
+        "metadata" => {
+            dump.metadata += 1;
+            return Ok(());
+        }
         _ => {}
     }
     let t = fields.next().ok_or("no timestamp")?;
@@ -246,7 +272,7 @@ pub fn parse_ringwrite_line(
     if fields.next().is_some() {
         return Err("trailing fields".into());
     }
-    let bits = parse_rust_value(value)?;
+    let bits = parse_ringwrite_value(value)?;
     match bits {
         STALE_NAN_BITS => dump.stale_markers += 1,
         GO_NAN_BITS => dump.plain_nans += 1,
@@ -442,9 +468,10 @@ pub fn parse_go_float(s: &str) -> Result<f64, String> {
     }
 }
 
-/// Parses a value printed by ringwrite into its exact bit pattern, and insists on the canonical
-/// spelling (Rust `{}` round-trip form), so a formatting drift fails loudly.
-pub fn parse_rust_value(s: &str) -> Result<u64, String> {
+/// Parses a value printed by ringwrite into its exact bit pattern, and insists that it uses the
+/// fewest significant digits that round-trip (positional or exponent notation both fine), so a
+/// drift to a lossy or padded format (`%.6g`, `%.17g`) fails loudly.
+pub fn parse_ringwrite_value(s: &str) -> Result<u64, String> {
     match s {
         "StaleNaN" => return Ok(STALE_NAN_BITS),
         "NaN" => return Ok(GO_NAN_BITS),
@@ -462,17 +489,36 @@ pub fn parse_rust_value(s: &str) -> Result<u64, String> {
         }
         return Ok(bits);
     }
-    if !s
-        .bytes()
-        .all(|b| b.is_ascii_digit() || b == b'-' || b == b'.')
-    {
-        return Err(format!("value {s:?} is not in Rust `{{}}` form"));
+    if !s.bytes().all(|b| b.is_ascii_digit() || b"-.e".contains(&b)) {
+        return Err(format!("value {s:?} is not a plain decimal"));
     }
     let v: f64 = s.parse().map_err(|e| format!("value {s:?}: {e}"))?;
-    if format!("{v}") != s {
-        return Err(format!("value {s:?} is not canonical; Rust prints {v}"));
+    let shortest = format!("{v:e}");
+    let mantissa = s.split('e').next().unwrap_or("");
+    let int_part = mantissa
+        .trim_start_matches('-')
+        .split('.')
+        .next()
+        .unwrap_or("");
+    let padded = (mantissa.contains('.') && mantissa.ends_with('0'))
+        || (int_part.len() > 1 && int_part.starts_with('0'));
+    if padded || significant_digits(s) != significant_digits(&shortest) {
+        return Err(format!(
+            "value {s:?} is not the shortest round-trip form ({shortest})"
+        ));
     }
     Ok(v.to_bits())
+}
+
+/// The significant digits of a decimal literal: mantissa digits without sign, point, exponent,
+/// leading or trailing zeros (`"0.0250e3"` -> `"25"`).
+fn significant_digits(s: &str) -> String {
+    let mantissa = s.split('e').next().unwrap_or("");
+    let digits: String = mantissa.chars().filter(char::is_ascii_digit).collect();
+    digits
+        .trim_start_matches('0')
+        .trim_end_matches('0')
+        .to_owned()
 }
 
 /// Compares two sample multisets. Returns a readable report of up to `limit` differences.
@@ -611,6 +657,10 @@ mod tests {
         assert_eq!(a, b);
         assert_ne!(a, c);
         assert_eq!(table.len(), 2);
+        let several = table.several_spellings();
+        assert_eq!(several.len(), 1);
+        assert_eq!(several[0].0, a);
+        assert_eq!(several[0].1, ["{v=\"\\u00e9\"}", "{v=\"é\"}"]);
     }
 
     #[test]
@@ -659,12 +709,16 @@ mod tests {
     }
 
     #[test]
-    fn rust_values_parse_to_exact_bits_and_must_be_canonical() {
+    fn ringwrite_values_parse_to_exact_bits_and_must_be_shortest() {
         let cases: &[(&str, u64)] = &[
             ("1", 1f64.to_bits()),
             ("0.25", 0.25f64.to_bits()),
             ("-0", (-0f64).to_bits()),
             ("1000000000000000000000", 1e21f64.to_bits()),
+            ("1e21", 1e21f64.to_bits()),
+            ("6.186914632966696e-6", 6.186914632966696e-6f64.to_bits()),
+            ("1.7976931348623157e308", f64::MAX.to_bits()),
+            ("5e-324", 1),
             ("0.30000000000000004", (0.1f64 + 0.2).to_bits()),
             ("StaleNaN", STALE_NAN_BITS),
             ("NaN", GO_NAN_BITS),
@@ -674,18 +728,22 @@ mod tests {
             ("-Inf", f64::NEG_INFINITY.to_bits()),
         ];
         for (text, want) in cases {
-            assert_eq!(parse_rust_value(text).unwrap(), *want, "{text}");
+            assert_eq!(parse_ringwrite_value(text).unwrap(), *want, "{text}");
         }
         for bad in [
-            "1e21",
-            "1.0",
-            "01",
+            "0.30000000000000000",   // trailing zeros: padded
+            "0.3000000000000000444", // more digits than needed
+            "0.29999999999999999",   // %.17g of 0.3: not the shortest digits
+            "1e+21",                 // Go's exponent spelling
             "inf",
             "NaN(0x7ff0000000000000)",
             "NaN(0x7ff8)",
             "+1",
         ] {
-            assert!(parse_rust_value(bad).is_err(), "{bad} must be rejected");
+            assert!(
+                parse_ringwrite_value(bad).is_err(),
+                "{bad} must be rejected"
+            );
         }
     }
 
@@ -695,9 +753,10 @@ mod tests {
 {__name__=\"a\"} 1 100
 {__name__=\"a\"} StaleNaN 200
 {__name__=\"a\"} NaN 300 st=50
-{__name__=\"h\"} histogram schema=3 count=2 400
-{__name__=\"h\"} float_histogram schema=3 count=2.5 400
+{__name__=\"h\"} histogram 400 schema=3 count=2 sum=1.5
+{__name__=\"h\"} float_histogram 400 schema=3 count=2.5 sum=1.5
 {__name__=\"a\"} exemplar {trace_id=\"x\"} 0.5 100
+{__name__=\"a\"} metadata type=gauge unit=\"\" help=\"h\"
 # a comment line
 ";
         let mut table = SeriesTable::default();
@@ -712,15 +771,20 @@ mod tests {
             (1, 1, 1)
         );
         assert_eq!(
-            (dump.histograms, dump.float_histograms, dump.exemplars),
-            (1, 1, 1)
+            (
+                dump.histograms,
+                dump.float_histograms,
+                dump.exemplars,
+                dump.metadata
+            ),
+            (1, 1, 1, 1)
         );
         assert_eq!(dump.ignored_lines, 1);
         assert_eq!(dump.floats[1].v, ValueKey::NaN);
         for bad in [
             "{a=\"b\"} 1",
             "{a=\"b\"} 1 2 3",
-            "{a=\"b\"} 1e3 2",
+            "{a=\"b\"} 1.00 2",
             "{a=\"b\"}1 2",
         ] {
             assert!(
