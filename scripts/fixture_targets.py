@@ -14,6 +14,11 @@ Listeners (each bound to a free port chosen by the kernel):
            GET /metrics/openmetrics  OpenMetrics 1.0.0: counter and histogram with exemplars (with
                                      and without exemplar timestamps), _created series, info,
                                      stateset, gauge with unit.
+           GET /metrics/native       protobuf exposition (delimited io.prometheus.client.MetricFamily,
+                                     hand-encoded): native histograms with integer counts
+                                     (`fixture_native_seconds`) and float counts
+                                     (`fixture_native_float_seconds`), plus a gauge. Needs
+                                     Prometheus --enable-feature=native-histograms.
            GET /metrics/big?shard=S&series=N
                                      N gauges `ringwrite_live_gauge{shard="S",idx="i"}` whose values
                                      change on every scrape (load for the live-tail test).
@@ -34,6 +39,7 @@ import json
 import math
 import os
 import signal
+import struct
 import sys
 import threading
 import time
@@ -41,6 +47,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlparse
 
 TEXT_CT = "text/plain; version=0.0.4; charset=utf-8"
+PROTOBUF_CT = (
+    "application/vnd.google.protobuf; proto=io.prometheus.client.MetricFamily; encoding=delimited"
+)
 OPENMETRICS_CT = "application/openmetrics-text; version=1.0.0; charset=utf-8"
 
 # Label values that stress escaping: in the exposition format only \\, \" and \n are escaped;
@@ -221,6 +230,133 @@ def openmetrics_body(n):
     return "".join(out)
 
 
+# --- Protobuf exposition, encoded by hand (client_model metrics.proto field numbers) ---------
+
+
+def pb_varint(n):
+    out = bytearray()
+    n &= (1 << 64) - 1  # negative int64 -> two's complement, as protobuf does
+    while True:
+        b = n & 0x7F
+        n >>= 7
+        if n:
+            out.append(b | 0x80)
+        else:
+            out.append(b)
+            return bytes(out)
+
+
+def pb_zigzag(n):
+    return (n << 1) ^ (n >> 63)
+
+
+def pb_key(field, wire):
+    return pb_varint(field << 3 | wire)
+
+
+def pb_uint(field, n):
+    return pb_key(field, 0) + pb_varint(n)
+
+
+def pb_sint(field, n):
+    return pb_key(field, 0) + pb_varint(pb_zigzag(n))
+
+
+def pb_double(field, v):
+    return pb_key(field, 1) + struct.pack("<d", v)
+
+
+def pb_bytes(field, data):
+    if isinstance(data, str):
+        data = data.encode("utf-8")
+    return pb_key(field, 2) + pb_varint(len(data)) + data
+
+
+def pb_label(name, value):
+    return pb_bytes(1, pb_bytes(1, name) + pb_bytes(2, value))  # Metric.label = 1
+
+
+def pb_spans(field, spans):
+    return b"".join(pb_bytes(field, pb_sint(1, off) + pb_uint(2, ln)) for off, ln in spans)
+
+
+# Histogram layout shared by both native histograms: schema 3 (bucket growth 2^(1/8)),
+# positive buckets at indexes -2..0 and 3..4, negative buckets at 0..1.
+NATIVE_POS_SPANS = [(-2, 3), (2, 2)]
+NATIVE_NEG_SPANS = [(0, 2)]
+
+
+def native_counts(n):
+    pos = [n, 2 * n, n + 1, 3, n % 5]
+    neg = [1, n]
+    return pos, neg
+
+
+def native_histogram_int(n):
+    """Histogram message (Metric.histogram = 7) with integer (delta-encoded) counts."""
+    pos, neg = native_counts(n)
+    zero = n // 2
+    count = zero + sum(pos) + sum(neg)
+    body = pb_uint(1, count) + pb_double(2, n * 1.25 - 0.5) + pb_sint(5, 3)
+    body += pb_double(6, 0.001) + pb_uint(7, zero)
+    body += pb_spans(9, NATIVE_NEG_SPANS)
+    prev = 0
+    for c in neg:
+        body += pb_sint(10, c - prev)
+        prev = c
+    body += pb_spans(12, NATIVE_POS_SPANS)
+    prev = 0
+    for c in pos:
+        body += pb_sint(13, c - prev)
+        prev = c
+    return body
+
+
+def native_histogram_float(n):
+    """Histogram message with float counts (Prometheus ingests it as a FloatHistogram)."""
+    pos, neg = native_counts(n)
+    pos = [c * 0.5 for c in pos]
+    neg = [c * 0.25 for c in neg]
+    zero = n / 4
+    count = zero + sum(pos) + sum(neg)
+    body = pb_double(4, count) + pb_double(2, n * 0.75) + pb_sint(5, 3)
+    body += pb_double(6, 0.001) + pb_double(8, zero)
+    body += pb_spans(9, NATIVE_NEG_SPANS)
+    body += b"".join(pb_double(11, c) for c in neg)
+    body += pb_spans(12, NATIVE_POS_SPANS)
+    body += b"".join(pb_double(14, c) for c in pos)
+    return body
+
+
+def metric_family(name, help_text, mtype, metrics):
+    """MetricFamily: name=1, help=2, type=3, metric=4; length-delimited for the stream."""
+    mf = pb_bytes(1, name) + pb_bytes(2, help_text) + pb_uint(3, mtype)
+    mf += b"".join(pb_bytes(4, m) for m in metrics)
+    return pb_varint(len(mf)) + mf
+
+
+def native_body(n):
+    """Protobuf exposition for scrape number n."""
+    gauge, histogram = 1, 4  # MetricType enum
+    # path="/c" exists only in even 10-second windows, so Prometheus writes staleness markers
+    # for a native histogram series too.
+    paths = ["/a", "/b"] + (["/c"] if int((time.time() - START) // 10) % 2 == 0 else [])
+    out = metric_family(
+        "fixture_native_seconds", "Native histogram, integer counts.", histogram,
+        [pb_label("path", p) + pb_bytes(7, native_histogram_int(n + i))
+         for i, p in enumerate(paths)],
+    )
+    out += metric_family(
+        "fixture_native_float_seconds", "Native histogram, float counts.", histogram,
+        [pb_label("path", "/a") + pb_bytes(7, native_histogram_float(n))],
+    )
+    out += metric_family(
+        "fixture_native_gauge", "A float next to the histograms.", gauge,
+        [pb_bytes(2, pb_double(1, n * 0.5))],  # Metric.gauge = 2, Gauge.value = 1
+    )
+    return out
+
+
 class BigBody:
     """`series` gauges for one shard; label text precomputed so a scrape is one join."""
 
@@ -266,7 +402,7 @@ class Handler(BaseHTTPRequestHandler):
         pass
 
     def reply(self, status, body, content_type=TEXT_CT):
-        data = body.encode("utf-8")
+        data = body if isinstance(body, bytes) else body.encode("utf-8")
         self.send_response(status)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(data)))
@@ -289,6 +425,8 @@ class Handler(BaseHTTPRequestHandler):
             return self.reply(200, basic_body(COUNTERS.next("basic")))
         if url.path == "/metrics/openmetrics":
             return self.reply(200, openmetrics_body(COUNTERS.next("om")), OPENMETRICS_CT)
+        if url.path == "/metrics/native":
+            return self.reply(200, native_body(COUNTERS.next("native")), PROTOBUF_CT)
         if url.path == "/metrics/big":
             q = parse_qs(url.query)
             shard = q.get("shard", ["0"])[0]

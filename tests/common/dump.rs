@@ -210,6 +210,71 @@ pub struct Dump {
     pub exemplars: usize,
     /// Lines that do not start with `{` (headers, summaries); ignored.
     pub ignored_lines: usize,
+    /// ringwrite only: every `histogram` / `float_histogram` line, parsed into fields.
+    pub histogram_lines: Vec<HistogramLine>,
+}
+
+/// One `{..} histogram|float_histogram <ts> key=value ...` line of ringwrite's dump.
+#[derive(Debug, Clone)]
+pub struct HistogramLine {
+    pub series: u32,
+    pub float: bool,
+    pub t: i64,
+    /// `key=value` pairs in printed order (`schema`, `count`, `sum`, `positive_spans`, ...).
+    pub fields: Vec<(String, String)>,
+}
+
+impl HistogramLine {
+    pub fn field(&self, key: &str) -> Option<&str> {
+        self.fields
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// A value field (`count`, `sum`, ...) as exact bits, in ringwrite's float syntax.
+    pub fn value_bits(&self, key: &str) -> Result<u64, String> {
+        let v = self.field(key).ok_or_else(|| format!("no {key}="))?;
+        parse_ringwrite_value(v)
+    }
+
+    /// A `[a,b,...]` list field, each element parsed with `parse`.
+    pub fn list<T>(
+        &self,
+        key: &str,
+        parse: impl Fn(&str) -> Result<T, String>,
+    ) -> Result<Vec<T>, String> {
+        let v = self.field(key).ok_or_else(|| format!("no {key}="))?;
+        let inner = v
+            .strip_prefix('[')
+            .and_then(|v| v.strip_suffix(']'))
+            .ok_or_else(|| format!("{key}={v} is not a [..] list"))?;
+        if inner.is_empty() {
+            return Ok(Vec::new());
+        }
+        inner.split(',').map(parse).collect()
+    }
+}
+
+fn parse_histogram_line(series: u32, float: bool, rest: &str) -> Result<HistogramLine, String> {
+    let mut parts = rest.split(' ');
+    let t = parts.next().ok_or("no histogram timestamp")?;
+    let t: i64 = t
+        .parse()
+        .map_err(|e| format!("histogram timestamp {t:?}: {e}"))?;
+    let mut fields = Vec::new();
+    for part in parts {
+        let (k, v) = part
+            .split_once('=')
+            .ok_or_else(|| format!("histogram field {part:?} is not key=value"))?;
+        fields.push((k.to_owned(), v.to_owned()));
+    }
+    Ok(HistogramLine {
+        series,
+        float,
+        t,
+        fields,
+    })
 }
 
 /// Parses promtool 2.42 `tsdb dump` output.
@@ -296,12 +361,19 @@ pub fn parse_ringwrite_line(
     let mut fields = rest.split(' ');
     let value = fields.next().ok_or("no value")?;
     match value {
-        "histogram" => {
-            dump.histograms += 1;
-            return Ok(());
-        }
-        "float_histogram" => {
-            dump.float_histograms += 1;
+        "histogram" | "float_histogram" => {
+            let float = value == "float_histogram";
+            let rest = &rest[value.len()..];
+            let rest = rest
+                .strip_prefix(' ')
+                .ok_or("nothing after the histogram keyword")?;
+            dump.histogram_lines
+                .push(parse_histogram_line(series, float, rest)?);
+            if float {
+                dump.float_histograms += 1;
+            } else {
+                dump.histograms += 1;
+            }
             return Ok(());
         }
         "exemplar" => {
@@ -808,8 +880,8 @@ mod tests {
 {__name__=\"a\"} 1 100
 {__name__=\"a\"} StaleNaN 200
 {__name__=\"a\"} NaN 300 st=50
-{__name__=\"h\"} histogram 400 schema=3 count=2 sum=1.5
-{__name__=\"h\"} float_histogram 400 schema=3 count=2.5 sum=1.5
+{__name__=\"h\"} histogram 400 schema=3 count=2 sum=StaleNaN positive_deltas=[1,-1] negative_deltas=[]
+{__name__=\"h\"} float_histogram 401 schema=3 count=2.5 sum=1.5
 {__name__=\"a\"} exemplar {trace_id=\"x\"} 0.5 100
 {__name__=\"a\"} metadata type=gauge unit=\"\" help=\"h\"
 # a comment line
@@ -836,6 +908,17 @@ mod tests {
         );
         assert_eq!(dump.ignored_lines, 1);
         assert_eq!(dump.floats[1].v, ValueKey::NaN);
+        let (h, fh) = (&dump.histogram_lines[0], &dump.histogram_lines[1]);
+        assert_eq!((h.float, h.t, fh.float, fh.t), (false, 400, true, 401));
+        assert_eq!(h.field("schema"), Some("3"));
+        assert_eq!(h.value_bits("sum"), Ok(STALE_NAN_BITS));
+        let deltas = h.list("positive_deltas", |v| {
+            v.parse::<i64>().map_err(|e| e.to_string())
+        });
+        assert_eq!(deltas, Ok(vec![1, -1]));
+        assert_eq!(h.list("negative_deltas", |v| Ok(v.to_owned())), Ok(vec![]));
+        assert!(h.list("schema", |v| Ok(v.to_owned())).is_err());
+        assert_eq!(fh.value_bits("count"), Ok(2.5f64.to_bits()));
         for bad in [
             "{a=\"b\"} 1",
             "{a=\"b\"} 1 2 3",
