@@ -7,8 +7,8 @@
 //!   a staleness marker is just `NaN`), then the timestamp in milliseconds. It prints only float
 //!   samples.
 //! * `ringwrite wal inspect --dump`: the same label syntax; float samples are
-//!   `{..} <value> <ts>[ st=<ms>]` with the value in Rust `{}` form (`1000000000000000000000`,
-//!   never an exponent), `+Inf`, `-Inf`, `StaleNaN`, `NaN` or `NaN(0x<16 hex>)`; other lines are
+//!   `{..} <value> <ts>[ st=<ms>]` with the value in ringwrite's round-trip form (`0.25`, `1e21`,
+//!   exponent below 1e-5 and from 1e16), `+Inf`, `-Inf`, `StaleNaN`, `NaN` or `NaN(0x<16 hex>)`; other lines are
 //!   `{..} histogram ..`, `{..} float_histogram ..`, `{..} exemplar {..} <value> <ts>`.
 //!
 //! Both sides intern their label sets in one [`SeriesTable`], so a sample is three integers and a
@@ -443,7 +443,8 @@ pub fn parse_go_float(s: &str) -> Result<f64, String> {
 }
 
 /// Parses a value printed by ringwrite into its exact bit pattern, and insists on the canonical
-/// spelling (Rust `{}` round-trip form), so a formatting drift fails loudly.
+/// spelling (`ringwrite::cli::format_float`: shortest round-trip decimal, exponent form for
+/// magnitudes below 1e-5 or from 1e16), so a formatting drift fails loudly.
 pub fn parse_rust_value(s: &str) -> Result<u64, String> {
     match s {
         "StaleNaN" => return Ok(STALE_NAN_BITS),
@@ -464,13 +465,18 @@ pub fn parse_rust_value(s: &str) -> Result<u64, String> {
     }
     if !s
         .bytes()
-        .all(|b| b.is_ascii_digit() || b == b'-' || b == b'.')
+        .all(|b| b.is_ascii_digit() || b == b'-' || b == b'.' || b == b'e')
     {
-        return Err(format!("value {s:?} is not in Rust `{{}}` form"));
+        return Err(format!("value {s:?} is not in ringwrite's float form"));
     }
     let v: f64 = s.parse().map_err(|e| format!("value {s:?}: {e}"))?;
-    if format!("{v}") != s {
-        return Err(format!("value {s:?} is not canonical; Rust prints {v}"));
+    let mut canonical = Vec::new();
+    ringwrite::cli::format_float(&mut canonical, v).map_err(|e| e.to_string())?;
+    if canonical != s.as_bytes() {
+        return Err(format!(
+            "value {s:?} is not canonical; ringwrite prints {}",
+            String::from_utf8_lossy(&canonical)
+        ));
     }
     Ok(v.to_bits())
 }
@@ -664,7 +670,9 @@ mod tests {
             ("1", 1f64.to_bits()),
             ("0.25", 0.25f64.to_bits()),
             ("-0", (-0f64).to_bits()),
-            ("1000000000000000000000", 1e21f64.to_bits()),
+            ("1e21", 1e21f64.to_bits()),
+            ("5e-324", 5e-324f64.to_bits()),
+            ("0.00001", 1e-5f64.to_bits()),
             ("0.30000000000000004", (0.1f64 + 0.2).to_bits()),
             ("StaleNaN", STALE_NAN_BITS),
             ("NaN", GO_NAN_BITS),
@@ -677,7 +685,8 @@ mod tests {
             assert_eq!(parse_rust_value(text).unwrap(), *want, "{text}");
         }
         for bad in [
-            "1e21",
+            "1000000000000000000000",
+            "0.000001",
             "1.0",
             "01",
             "inf",
@@ -734,7 +743,8 @@ mod tests {
     fn promtool_and_ringwrite_forms_of_one_sample_compare_equal() {
         let promtool =
             "{__name__=\"x\", v=\"\\u200b\"} 1e+21 5\n{__name__=\"x\", v=\"\\u200b\"} NaN 6\n";
-        let ringwrite = "{__name__=\"x\", v=\"\\u200b\"} StaleNaN 6\n{__name__=\"x\", v=\"\\u200b\"} 1000000000000000000000 5\n";
+        let ringwrite =
+            "{__name__=\"x\", v=\"\\u200b\"} StaleNaN 6\n{__name__=\"x\", v=\"\\u200b\"} 1e21 5\n";
         let mut table = SeriesTable::default();
         let p = parse_promtool(promtool.as_bytes(), &mut table).unwrap();
         let r = parse_ringwrite(ringwrite.as_bytes(), &mut table).unwrap();
