@@ -418,8 +418,8 @@ fn validation_errors_table() {
             "min_version TLS13 is above max_version TLS12",
         ),
         // protocol
-        ("http://h/", "protocol: h2", "protocol: H2 cannot be used with a http:// url"),
-        ("https://h/", "protocol: h2c", "protocol: H2c cannot be used with a https:// url"),
+        ("http://h/", "protocol: h2", "protocol: h2 cannot be used with a http:// url"),
+        ("https://h/", "protocol: h2c", "protocol: h2c cannot be used with a https:// url"),
         ("http://h/", "protocol: h2c\nenable_http2: false", "contradicts enable_http2"),
         ("http://h/", "protocol: http1\nenable_http2: true", "contradicts enable_http2"),
         // relabel
@@ -641,4 +641,26 @@ fn missing_file_is_a_read_error_naming_the_path() {
         text.starts_with("read config file /nonexistent/ringwrite.yml: "),
         "{text}"
     );
+}
+
+#[test]
+fn tuning_example_config_loads() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tuning/ringwrite.example.yml");
+    let c = match Config::load(&path) {
+        Ok(c) => c,
+        Err(e) => panic!("{e}"),
+    };
+    assert_eq!(c.remote_write.len(), 1);
+    assert_eq!(c.remote_write[0].name, "mimir");
+    // The example spells out the defaults; it must not drift from them.
+    assert_eq!(
+        c.remote_write[0].config.queue_config,
+        ringwrite::config::QueueConfig::default()
+    );
+    assert_eq!(
+        c.remote_write[0].config.metadata_config,
+        ringwrite::config::MetadataConfig::default()
+    );
+    assert_eq!(c.ringwrite.cores, Some(Cores::Count(4)));
+    assert!(c.warnings.is_empty());
 }

@@ -104,10 +104,10 @@ pub enum EndpointError {
     )]
     MultipleAuth { configured: Vec<&'static str> },
     #[error(
-        "protocol: {protocol:?} contradicts enable_http2 (remove enable_http2 or change protocol)"
+        "protocol: {protocol} contradicts enable_http2 (remove enable_http2 or change protocol)"
     )]
     ProtocolHttp2Conflict { protocol: Protocol },
-    #[error("protocol: {protocol:?} cannot be used with a {scheme}:// url (h2 needs https, h2c needs http)")]
+    #[error("protocol: {protocol} cannot be used with a {scheme}:// url (h2 needs https, h2c needs http)")]
     ProtocolScheme { protocol: Protocol, scheme: String },
     #[error("queue_config.{field} {reason}")]
     Queue { field: &'static str, reason: String },

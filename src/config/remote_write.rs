@@ -143,6 +143,17 @@ pub enum Protocol {
     Http1,
 }
 
+impl std::fmt::Display for Protocol {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Auto => "auto",
+            Self::H2 => "h2",
+            Self::H2c => "h2c",
+            Self::Http1 => "http1",
+        })
+    }
+}
+
 /// One `remote_write` entry as written (after defaults), validated by [`Self::validate`].
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
