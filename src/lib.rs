@@ -5,5 +5,7 @@
 #![deny(clippy::undocumented_unsafe_blocks)]
 
 pub mod cli;
+pub mod config;
 pub mod record;
+pub mod reshard;
 pub mod wal;

@@ -6,6 +6,12 @@
 //! borrowed from the record. Every decoder is fused after its first error, because an
 //! entry that failed leaves the cursor in the middle of the record and nothing after it can
 //! be trusted.
+//!
+//! One difference from Prometheus: its decoder returns all entries of a record or an error,
+//! and the watcher then drops the whole record. These decoders stream, so the entries before
+//! a corrupt one have already been yielded when the error comes. A caller that wants the
+//! all-or-nothing behaviour can validate first on a clone (the iterators are `Clone` and
+//! cheap to copy) and decode a second time.
 
 use super::error::{DecodeError, DecodeErrorKind};
 use super::histogram::{FloatHistogramsDecoder, HistogramsDecoder};

@@ -8,7 +8,8 @@
 //!   samples.
 //! * `ringwrite wal inspect --dump` (README "Dump format"): the same label syntax; float samples
 //!   are `{..} <value> <ts>[ st=<ms>]` with the value as the shortest decimal that parses back to
-//!   the same bits (`1`, `0.25`, `1e21`, `6.186914632966696e-6`), `+Inf`, `-Inf`, `StaleNaN`,
+//!   the same bits, in exponent form below 1e-5 and from 1e16 (`1`, `0.25`, `0.00001`, `1e21`,
+//!   `6.186914632966696e-6`), `+Inf`, `-Inf`, `StaleNaN`,
 //!   `NaN` or `NaN(0x<16 hex>)`; other lines are `{..} histogram ..`, `{..} float_histogram ..`,
 //!   `{..} exemplar {..} <value> <ts>` and `{..} metadata ..`.
 //!
@@ -595,9 +596,9 @@ pub fn parse_go_float(s: &str) -> Result<f64, String> {
     }
 }
 
-/// Parses a value printed by ringwrite into its exact bit pattern, and insists that it uses the
-/// fewest significant digits that round-trip (positional or exponent notation both fine), so a
-/// drift to a lossy or padded format (`%.6g`, `%.17g`) fails loudly.
+/// Parses a value printed by ringwrite into its exact bit pattern, and insists on the canonical
+/// spelling (`ringwrite::cli::format_float`: shortest round-trip decimal, exponent form for
+/// magnitudes below 1e-5 or from 1e16), so a formatting drift fails loudly.
 pub fn parse_ringwrite_value(s: &str) -> Result<u64, String> {
     match s {
         "StaleNaN" => return Ok(STALE_NAN_BITS),
@@ -617,35 +618,18 @@ pub fn parse_ringwrite_value(s: &str) -> Result<u64, String> {
         return Ok(bits);
     }
     if !s.bytes().all(|b| b.is_ascii_digit() || b"-.e".contains(&b)) {
-        return Err(format!("value {s:?} is not a plain decimal"));
+        return Err(format!("value {s:?} is not in ringwrite's float form"));
     }
     let v: f64 = s.parse().map_err(|e| format!("value {s:?}: {e}"))?;
-    let shortest = format!("{v:e}");
-    let mantissa = s.split('e').next().unwrap_or("");
-    let int_part = mantissa
-        .trim_start_matches('-')
-        .split('.')
-        .next()
-        .unwrap_or("");
-    let padded = (mantissa.contains('.') && mantissa.ends_with('0'))
-        || (int_part.len() > 1 && int_part.starts_with('0'));
-    if padded || significant_digits(s) != significant_digits(&shortest) {
+    let mut canonical = Vec::new();
+    ringwrite::cli::format_float(&mut canonical, v).map_err(|e| e.to_string())?;
+    if canonical != s.as_bytes() {
         return Err(format!(
-            "value {s:?} is not the shortest round-trip form ({shortest})"
+            "value {s:?} is not canonical; ringwrite prints {}",
+            String::from_utf8_lossy(&canonical)
         ));
     }
     Ok(v.to_bits())
-}
-
-/// The significant digits of a decimal literal: mantissa digits without sign, point, exponent,
-/// leading or trailing zeros (`"0.0250e3"` -> `"25"`).
-fn significant_digits(s: &str) -> String {
-    let mantissa = s.split('e').next().unwrap_or("");
-    let digits: String = mantissa.chars().filter(char::is_ascii_digit).collect();
-    digits
-        .trim_start_matches('0')
-        .trim_end_matches('0')
-        .to_owned()
 }
 
 /// Compares two sample multisets. Returns a readable report of up to `limit` differences.
@@ -841,8 +825,8 @@ mod tests {
             ("1", 1f64.to_bits()),
             ("0.25", 0.25f64.to_bits()),
             ("-0", (-0f64).to_bits()),
-            ("1000000000000000000000", 1e21f64.to_bits()),
             ("1e21", 1e21f64.to_bits()),
+            ("0.00001", 1e-5f64.to_bits()),
             ("6.186914632966696e-6", 6.186914632966696e-6f64.to_bits()),
             ("1.7976931348623157e308", f64::MAX.to_bits()),
             ("5e-324", 1),
@@ -858,10 +842,12 @@ mod tests {
             assert_eq!(parse_ringwrite_value(text).unwrap(), *want, "{text}");
         }
         for bad in [
-            "0.30000000000000000",   // trailing zeros: padded
-            "0.3000000000000000444", // more digits than needed
-            "0.29999999999999999",   // %.17g of 0.3: not the shortest digits
-            "1e+21",                 // Go's exponent spelling
+            "1000000000000000000000", // positional where ringwrite uses an exponent
+            "0.000001",               // likewise below 1e-5
+            "0.30000000000000000",    // trailing zeros: padded
+            "0.3000000000000000444",  // more digits than needed
+            "0.29999999999999999",    // %.17g of 0.3: not the shortest digits
+            "1e+21",                  // Go's exponent spelling
             "inf",
             "NaN(0x7ff0000000000000)",
             "NaN(0x7ff8)",
@@ -936,7 +922,8 @@ mod tests {
     fn promtool_and_ringwrite_forms_of_one_sample_compare_equal() {
         let promtool =
             "{__name__=\"x\", v=\"\\u200b\"} 1e+21 5\n{__name__=\"x\", v=\"\\u200b\"} NaN 6\n";
-        let ringwrite = "{__name__=\"x\", v=\"\\u200b\"} StaleNaN 6\n{__name__=\"x\", v=\"\\u200b\"} 1000000000000000000000 5\n";
+        let ringwrite =
+            "{__name__=\"x\", v=\"\\u200b\"} StaleNaN 6\n{__name__=\"x\", v=\"\\u200b\"} 1e21 5\n";
         let mut table = SeriesTable::default();
         let p = parse_promtool(promtool.as_bytes(), &mut table).unwrap();
         let r = parse_ringwrite(ringwrite.as_bytes(), &mut table).unwrap();
