@@ -172,8 +172,6 @@ fn basic_fixture_matches_promtool_sample_for_sample() {
 /// although they are not control characters (U+00A0 NBSP -> `\u00a0`, U+200B ZWSP -> `\u200b`,
 /// U+E0001 LANGUAGE TAG -> `\U000e0001`: everything `unicode.IsPrint` rejects).
 #[test]
-#[ignore = "src/cli/format.rs escapes only control characters; Go's strconv.Quote escapes every \
-            rune unicode.IsPrint rejects (Zs other than ' ', Cf, Co, Cn, Zl, Zp)"]
 fn basic_fixture_label_text_matches_promtool_byte_for_byte() {
     let d = dump_both("prom242-basic");
     let several = d.table.several_spellings();

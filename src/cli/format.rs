@@ -62,7 +62,7 @@ fn write_escaped_str(out: &mut impl Write, s: &str) -> io::Result<()> {
             '\u{0c}' => out.write_all(b"\\f")?,
             '\u{0b}' => out.write_all(b"\\v")?,
             c if (c as u32) < 0x20 || c as u32 == 0x7f => write!(out, "\\x{:02x}", c as u32)?,
-            c if c.is_control() => {
+            c if !is_go_printable(c) => {
                 if (c as u32) < 0x10000 {
                     write!(out, "\\u{:04x}", c as u32)?
                 } else {
@@ -76,6 +76,50 @@ fn write_escaped_str(out: &mut impl Write, s: &str) -> io::Result<()> {
         }
     }
     Ok(())
+}
+
+/// Go's `unicode.IsPrint` (what `strconv.Quote` leaves unescaped): letters, marks,
+/// numbers, punctuation, symbols and the ASCII space. Approximated without Unicode tables:
+/// controls, every space but U+0020, line/paragraph separators, the format characters
+/// (Cf), private-use and non-characters are not printable. Unassigned code points (which
+/// Go also escapes) are printed as they are.
+fn is_go_printable(c: char) -> bool {
+    let u = c as u32;
+    if c == ' ' {
+        return true;
+    }
+    if c.is_control() || c.is_whitespace() {
+        return false;
+    }
+    let format_or_private = matches!(u,
+        0x00AD
+        | 0x0600..=0x0605
+        | 0x061C
+        | 0x06DD
+        | 0x070F
+        | 0x0890..=0x0891
+        | 0x08E2
+        | 0x180E
+        | 0x200B..=0x200F
+        | 0x202A..=0x202E
+        | 0x2060..=0x2064
+        | 0x2066..=0x206F
+        | 0xD800..=0xDFFF
+        | 0xE000..=0xF8FF
+        | 0xFDD0..=0xFDEF
+        | 0xFEFF
+        | 0xFFF9..=0xFFFB
+        | 0x110BD
+        | 0x110CD
+        | 0x13430..=0x1343F
+        | 0x1BCA0..=0x1BCA3
+        | 0x1D173..=0x1D17A
+        | 0xE0001
+        | 0xE0020..=0xE007F
+        | 0xF0000..=0x10FFFF
+    );
+    // U+xxFFFE and U+xxFFFF are non-characters in every plane.
+    !format_or_private && (u & 0xFFFE) != 0xFFFE
 }
 
 /// A float that parses back to the same bits: the shortest decimal, `+Inf`/`-Inf`,
@@ -170,6 +214,11 @@ mod tests {
         assert_eq!(q(b"line\nnext\ttab"), r#""line\nnext\ttab""#);
         assert_eq!(q("ünïcödé ☃".as_bytes()), "\"ünïcödé ☃\"");
         assert_eq!(q(b"\x01\x7f"), r#""\x01\x7f""#);
+        // Like Go: non-ASCII spaces and format characters are escaped.
+        assert_eq!(
+            q("a\u{a0}b\u{200b}c\u{e0001}".as_bytes()),
+            r#""a\u00a0b\u200bc\U000e0001""#
+        );
         assert_eq!(q(b"bad\xffutf8"), r#""bad\xffutf8""#);
     }
 }
