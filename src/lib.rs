@@ -5,5 +5,6 @@
 #![deny(clippy::undocumented_unsafe_blocks)]
 
 pub mod cli;
+pub mod encode;
 pub mod record;
 pub mod wal;
