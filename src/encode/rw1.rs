@@ -17,8 +17,8 @@ use super::group::{Item, OpenSeries};
 use super::histogram::HistogramView;
 use super::series::{label_body_len, put_label};
 use super::wire::{
-    len_field_size, put_f64, put_varint, tag, varint_len, LenSlot, WIRE_FIXED64, WIRE_LEN,
-    WIRE_VARINT,
+    encode_varint, len_field_size, put_f64, put_varint, tag, varint_len, LenSlot, WIRE_FIXED64,
+    WIRE_LEN, WIRE_VARINT,
 };
 use super::{BatchStats, DropReason, EncodeError, Encoded, EncodedSeries, Pushed};
 use crate::record::{FloatHistogram, Histogram, MetricType, RefSample, CUSTOM_BUCKETS_SCHEMA};
@@ -62,12 +62,22 @@ impl<'a> Rw1Request<'a> {
     /// Adds a float sample (`sample.st` is ignored: RW 1.0 has no start timestamp).
     #[inline]
     pub fn push_sample(&mut self, series: &EncodedSeries, sample: &RefSample) {
-        let body = sample_body_len(sample.v, sample.t);
-        self.open_for(series, Item::Sample, sample.t, 2 + body);
-        let buf = &mut self.enc.buf;
-        buf.push(KEY_SAMPLE);
-        buf.push(body as u8); // at most 9 + 11 bytes, so one varint byte
-        put_sample_fields(buf, sample.v, sample.t);
+        // Key, one length byte (the body is at most 9 + 11 bytes), then the body.
+        let mut item = [0u8; 2 + 9 + 11];
+        item[0] = KEY_SAMPLE;
+        let mut n = 2;
+        if sample.v.to_bits() != 0 {
+            item[2] = tag(1, WIRE_FIXED64);
+            item[3..11].copy_from_slice(&sample.v.to_bits().to_le_bytes());
+            n = 11;
+        }
+        if sample.t != 0 {
+            item[n] = tag(2, WIRE_VARINT);
+            n += 1 + encode_varint(&mut item[n + 1..], sample.t as u64);
+        }
+        item[1] = (n - 2) as u8;
+        self.open_for(series, Item::Sample, sample.t, n);
+        self.enc.buf.extend_from_slice(&item[..n]);
         self.enc.stats.samples += 1;
     }
 
@@ -190,8 +200,10 @@ impl<'a> Rw1Request<'a> {
         self.close();
         let buf = &mut self.enc.buf;
         let labels = series.rw1_labels();
+        let body_len = labels.len() + item_len;
+        buf.reserve(1 + varint_len(body_len as u64) + body_len);
         buf.push(KEY_TIMESERIES);
-        let slot = LenSlot::reserve(buf, labels.len() + item_len);
+        let slot = LenSlot::reserve(buf, body_len);
         buf.extend_from_slice(labels);
         self.enc.open = Some(OpenSeries::new(series.id(), slot, item, t));
         self.enc.stats.timeseries += 1;
@@ -215,18 +227,6 @@ pub(crate) fn sample_body_len(v: f64, t: i64) -> usize {
         n += 1 + varint_len(t as u64);
     }
     n
-}
-
-#[inline]
-pub(crate) fn put_sample_fields(buf: &mut Vec<u8>, v: f64, t: i64) {
-    if v.to_bits() != 0 {
-        buf.push(tag(1, WIRE_FIXED64));
-        put_f64(buf, v);
-    }
-    if t != 0 {
-        buf.push(tag(2, WIRE_VARINT));
-        put_varint(buf, t as u64);
-    }
 }
 
 #[cfg(test)]

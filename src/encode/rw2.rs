@@ -17,8 +17,8 @@ use super::histogram::HistogramView;
 use super::rw1::sample_body_len;
 use super::symbols::RequestSymbols;
 use super::wire::{
-    len_field_size, put_f64, put_varint, tag, varint_len, LenSlot, WIRE_FIXED64, WIRE_LEN,
-    WIRE_VARINT,
+    encode_varint, len_field_size, put_f64, put_varint, put_varints, tag, varint_len, LenSlot,
+    WIRE_FIXED64, WIRE_LEN, WIRE_VARINT,
 };
 use super::{BatchStats, EncodeError, Encoded, EncodedSeries, Pushed, SymbolInterner};
 use crate::record::{FloatHistogram, Histogram, RefSample};
@@ -47,8 +47,6 @@ pub struct Rw2Encoder {
     series_buf: Vec<u8>,
     out: Vec<u8>,
     symbols: RequestSymbols,
-    /// Scratch for one series' label symbol indices.
-    refs: Vec<u32>,
     /// Scratch for one exemplar's label symbol indices.
     exemplar_refs: Vec<u32>,
     open: Option<Open>,
@@ -67,7 +65,6 @@ impl Rw2Encoder {
             series_buf: Vec::new(),
             out: Vec::new(),
             symbols: RequestSymbols::new(),
-            refs: Vec::new(),
             exemplar_refs: Vec::new(),
             open: None,
             stats: BatchStats::default(),
@@ -79,7 +76,7 @@ impl Rw2Encoder {
     /// being built.
     pub fn begin<'a>(&'a mut self, interner: &'a SymbolInterner) -> Rw2Request<'a> {
         self.series_buf.clear();
-        self.symbols.reset();
+        self.symbols.reset(interner.len());
         self.open = None;
         self.stats = BatchStats::default();
         Rw2Request {
@@ -100,26 +97,26 @@ impl<'a> Rw2Request<'a> {
     /// Adds a float sample, with its start timestamp when non-zero.
     #[inline]
     pub fn push_sample(&mut self, series: &EncodedSeries, sample: &RefSample) {
-        let mut body = sample_body_len(sample.v, sample.t);
-        if sample.st != 0 {
-            body += 1 + varint_len(sample.st as u64);
-        }
-        self.open_for(series, Item::Sample, sample.t, 2 + body);
-        let buf = &mut self.enc.series_buf;
-        buf.push(KEY_SAMPLE);
-        buf.push(body as u8); // at most 9 + 11 + 11 bytes, so one varint byte
+        // Key, one length byte (the body is at most 9 + 11 + 11 bytes), then the body.
+        let mut item = [0u8; 2 + 9 + 11 + 11];
+        item[0] = KEY_SAMPLE;
+        let mut n = 2;
         if sample.v.to_bits() != 0 {
-            buf.push(tag(1, WIRE_FIXED64));
-            put_f64(buf, sample.v);
+            item[2] = tag(1, WIRE_FIXED64);
+            item[3..11].copy_from_slice(&sample.v.to_bits().to_le_bytes());
+            n = 11;
         }
         if sample.t != 0 {
-            buf.push(tag(2, WIRE_VARINT));
-            put_varint(buf, sample.t as u64);
+            item[n] = tag(2, WIRE_VARINT);
+            n += 1 + encode_varint(&mut item[n + 1..], sample.t as u64);
         }
         if sample.st != 0 {
-            buf.push(tag(3, WIRE_VARINT));
-            put_varint(buf, sample.st as u64);
+            item[n] = tag(3, WIRE_VARINT);
+            n += 1 + encode_varint(&mut item[n + 1..], sample.st as u64);
         }
+        item[1] = (n - 2) as u8;
+        self.open_for(series, Item::Sample, sample.t, n);
+        self.enc.series_buf.extend_from_slice(&item[..n]);
         self.enc.stats.samples += 1;
     }
 
@@ -175,9 +172,11 @@ impl<'a> Rw2Request<'a> {
         if payload != 0 {
             buf.push(tag(1, WIRE_LEN));
             put_varint(buf, payload as u64);
-            for &r in &enc.exemplar_refs {
-                put_varint(buf, u64::from(r));
-            }
+            put_varints(
+                buf,
+                enc.exemplar_refs.len(),
+                enc.exemplar_refs.iter().copied(),
+            );
         }
         if v.to_bits() != 0 {
             buf.push(tag(2, WIRE_FIXED64));
@@ -243,28 +242,26 @@ impl<'a> Rw2Request<'a> {
         let help = enc.symbols.resolve(meta.help);
         let unit = enc.symbols.resolve(meta.unit);
         let mtype = meta.mtype as u8;
-        let mut payload = 0;
-        enc.refs.clear();
-        for &id in series.symbols() {
-            let r = enc.symbols.resolve(id);
-            payload += varint_len(u64::from(r));
-            enc.refs.push(r);
-        }
-        let refs_len = if payload == 0 {
+        // Refs are written in one pass while they are resolved; their packed length is
+        // guessed at two bytes each and patched (see LenSlot).
+        let ids = series.symbols();
+        let refs_guess = 2 * ids.len();
+        let refs_len = if ids.is_empty() {
             0
         } else {
-            len_field_size(payload)
+            len_field_size(refs_guess)
         };
         let expected = refs_len + item_len + 2 + metadata_body_len(mtype, help, unit);
         let buf = &mut enc.series_buf;
+        buf.reserve(1 + varint_len(expected as u64) + expected + 3 * ids.len());
         buf.push(KEY_TIMESERIES);
         let slot = LenSlot::reserve(buf, expected);
-        if payload != 0 {
+        if !ids.is_empty() {
             buf.push(KEY_LABELS_REFS);
-            put_varint(buf, payload as u64);
-            for &r in &enc.refs {
-                put_varint(buf, u64::from(r));
-            }
+            let refs_slot = LenSlot::reserve(buf, refs_guess);
+            let symbols = &mut enc.symbols;
+            put_varints(buf, ids.len(), ids.iter().map(|&id| symbols.resolve(id)));
+            refs_slot.patch(buf);
         }
         enc.open = Some(Open {
             group: OpenSeries::new(series.id(), slot, item, t),

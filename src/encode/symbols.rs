@@ -228,6 +228,8 @@ const LOCAL_BIT: u32 = 1 << 31;
 pub(crate) struct RequestSymbols {
     remap: Vec<(u32, u32)>,
     generation: u32,
+    /// A global id seen in this request that the interner does not have.
+    unknown: Option<u32>,
     /// Symbol index 1.. in order: a global id, or `LOCAL_BIT | i` for `locals` string i.
     order: Vec<u32>,
     locals: StringArena,
@@ -242,6 +244,7 @@ impl RequestSymbols {
         RequestSymbols {
             remap: Vec::new(),
             generation: 1,
+            unknown: None,
             order: Vec::new(),
             locals: StringArena::new(),
             local_positions: Vec::new(),
@@ -250,9 +253,11 @@ impl RequestSymbols {
         }
     }
 
-    /// Starts an empty table.
-    pub(crate) fn reset(&mut self) {
+    /// Starts an empty table for series built with an interner of `interner_len`
+    /// strings. The remap table is sized here, once, so resolving needs no growth check.
+    pub(crate) fn reset(&mut self, interner_len: usize) {
         self.order.clear();
+        self.unknown = None;
         if !self.locals.ends.is_empty() {
             self.locals.clear();
             self.local_positions.clear();
@@ -264,6 +269,11 @@ impl RequestSymbols {
             self.remap.fill((0, 0));
             self.generation = 1;
         }
+        if self.remap.len() < interner_len.max(1) {
+            self.remap.resize(interner_len.max(1), (0, 0));
+        }
+        // "" is always index 0.
+        self.remap[0] = (self.generation, 0);
     }
 
     /// Number of symbols so far, including `""`.
@@ -273,16 +283,13 @@ impl RequestSymbols {
     }
 
     /// The request index of global symbol `id`, assigning the next one on first use.
+    /// An id the interner never issued resolves to 0 and makes `for_each` fail.
     #[inline]
     pub(crate) fn resolve(&mut self, id: SymbolId) -> u32 {
-        let g = id.0 as usize;
-        if g == 0 {
+        let Some(entry) = self.remap.get_mut(id.0 as usize) else {
+            self.unknown = Some(id.0);
             return 0;
-        }
-        if g >= self.remap.len() {
-            self.remap.resize(g + 1, (0, 0));
-        }
-        let entry = &mut self.remap[g];
+        };
         if entry.0 == self.generation {
             return entry.1;
         }
@@ -324,6 +331,9 @@ impl RequestSymbols {
         interner: &SymbolInterner,
         mut f: impl FnMut(&[u8]),
     ) -> Result<(), EncodeError> {
+        if let Some(id) = self.unknown {
+            return Err(EncodeError::UnknownSymbol { id });
+        }
         for &e in &self.order {
             let s = if e & LOCAL_BIT != 0 {
                 self.locals.get((e & !LOCAL_BIT) as usize)
@@ -371,7 +381,7 @@ mod tests {
         let a = interner.intern(b"a").unwrap();
         let b = interner.intern(b"b").unwrap();
         let mut r = RequestSymbols::new();
-        r.reset();
+        r.reset(interner.len());
         assert_eq!(r.resolve(b), 1);
         assert_eq!(r.resolve(a), 2);
         assert_eq!(r.resolve(b), 1);
@@ -388,7 +398,7 @@ mod tests {
         r.for_each(&interner, |s| seen.push(s.to_vec())).unwrap();
         assert_eq!(seen, vec![b"b".to_vec(), b"a".to_vec(), b"trace".to_vec()]);
 
-        r.reset();
+        r.reset(interner.len());
         assert_eq!(r.len(), 1);
         assert_eq!(r.resolve(a), 1, "a new generation forgets the old mapping");
         assert_eq!(r.resolve_str(&interner, b"trace"), 2);
@@ -399,10 +409,12 @@ mod tests {
         let mut interner = SymbolInterner::new();
         let a = interner.intern(b"a").unwrap();
         let mut r = RequestSymbols::new();
+        r.reset(interner.len());
         r.generation = u32::MAX;
         assert_eq!(r.resolve(a), 1);
-        r.reset();
+        r.reset(interner.len());
         assert_eq!(r.generation, 1);
+        assert_eq!(r.resolve(SymbolId::EMPTY), 0);
         assert_eq!(r.resolve(a), 1);
         assert_eq!(r.len(), 2);
     }
@@ -411,7 +423,8 @@ mod tests {
     fn unknown_global_id_is_an_error() {
         let interner = SymbolInterner::new();
         let mut r = RequestSymbols::new();
-        r.resolve(SymbolId(7));
+        r.reset(interner.len());
+        assert_eq!(r.resolve(SymbolId(7)), 0);
         let err = r.for_each(&interner, |_| {}).unwrap_err();
         assert!(matches!(err, EncodeError::UnknownSymbol { id: 7 }), "{err}");
     }
