@@ -12,6 +12,13 @@
 //!                let wire = compressor.compress(body.bytes)?;  snappy block format
 //! ```
 //!
+//! Metadata: RW 1.0 sends `MetricMetadata` entries per request
+//! ([`Rw1Request::push_metadata`], `WriteRequest.metadata` = field 3); RW 2.0 sends it
+//! with every `TimeSeries`, taken from the series ([`EncodedSeries::set_metadata`]).
+//!
+//! One encoder per core is enough (encoding is synchronous); an [`Rw2Encoder`] keeps an
+//! 8-byte remap entry per interned string, so its memory grows with the interner.
+//!
 //! Why by hand: label bytes are pre-encoded once per series (RW 1.0) and label symbols
 //! are resolved through a generation-stamped array (RW 2.0), so a sample costs a memcpy
 //! plus ~20 bytes of varints, with no allocation and no string hashing. prost with

@@ -306,6 +306,23 @@ mod tests {
     }
 
     #[test]
+    fn merged_series_longer_than_16_kib_is_exact() {
+        let mut interner = SymbolInterner::new();
+        let a = series(&mut interner, "a");
+        let mut enc = Rw1Encoder::new();
+        let mut req = enc.begin();
+        for t in 0..2000 {
+            req.push_sample(&a, &sample(1_700_000_000_000 + t, t as f64));
+        }
+        let body = req.finish().unwrap();
+        assert!(body.bytes.len() > 16_384 + 100);
+        let got = v1::WriteRequest::decode(body.bytes).unwrap();
+        assert_eq!(got.timeseries.len(), 1);
+        assert_eq!(got.timeseries[0].samples.len(), 2000);
+        assert_eq!(got.encode_to_vec(), body.bytes, "byte-identical to prost");
+    }
+
+    #[test]
     fn nhcb_is_dropped_and_counted() {
         let mut interner = SymbolInterner::new();
         let a = series(&mut interner, "a");

@@ -426,6 +426,35 @@ mod tests {
     }
 
     #[test]
+    fn length_guesses_that_are_wrong_are_patched() {
+        // 80 labels: the packed refs outgrow their one-byte length guess (160 refs,
+        // some two bytes), and 1000 merged samples push the TimeSeries length past
+        // the two-byte varint range.
+        let mut interner = SymbolInterner::new();
+        let names: Vec<String> = (0..80).map(|i| format!("l{i:03}")).collect();
+        let big = EncodedSeries::new(
+            names.iter().map(|n| (n.as_bytes(), n.as_bytes())),
+            &mut interner,
+        )
+        .unwrap();
+        let mut enc = Rw2Encoder::new();
+        let mut req = enc.begin(&interner);
+        for t in 0..1000 {
+            req.push_sample(&big, &sample(t, 0, t as f64));
+        }
+        let body = req.finish().unwrap();
+        let got = v2::Request::decode(body.bytes).unwrap();
+        assert_eq!(got.timeseries.len(), 1);
+        let ts = &got.timeseries[0];
+        assert_eq!(ts.labels_refs.len(), 160);
+        assert_eq!(labels(&got, &ts.labels_refs[158..]), vec!["l079", "l079"]);
+        let times: Vec<i64> = ts.samples.iter().map(|s| s.timestamp).collect();
+        assert_eq!(times, (0..1000).collect::<Vec<_>>());
+        // Minimal varints everywhere: prost re-encodes to the same length.
+        assert_eq!(got.encoded_len(), body.bytes.len());
+    }
+
+    #[test]
     fn series_from_another_interner_is_an_error() {
         let mut other = SymbolInterner::new();
         let a = series(&mut other, "a");
