@@ -5,13 +5,14 @@
 //! `ENCODE_BENCH_SECS` seconds per measurement run (default 0.5), `ENCODE_BENCH_RUNS`
 //! runs per row, median reported (default 5), `ENCODE_BENCH_CORE` core to pin to
 //! (default: the last one), `ENCODE_BENCH_FILTER` only rows whose "proto workload"
-//! contains this text (for profiling).
+//! contains this text (for profiling), `ENCODE_BENCH_ITERS` a fixed number of batches
+//! per run instead of a duration (for `valgrind --tool=callgrind`).
 //!
 //! Batches are 2000 samples with ~200 B of label names+values per series (10 labels
 //! like a Kubernetes scrape: pod hashes, IPs). Workloads:
-//! * `2000x1 (50/target)`: 2000 series x 1 sample, as in steady-state scraping; 50
+//! * `2000x1 50/target`: 2000 series x 1 sample, as in steady-state scraping; 50
 //!   series per target share its cluster/container/instance/job/namespace/pod labels;
-//! * `2000x1 (1/target)`: every series has its own pod and IP (worst case for RW 2.0);
+//! * `2000x1 1/target`: every series has its own pod and IP (worst case for RW 2.0);
 //! * `200x10 grouped`: 200 series x 10 samples, each series' samples adjacent (merged
 //!   into one TimeSeries);
 //! * `200x10 interleaved`: the same samples in scrape order (t0 for all series, then
@@ -204,14 +205,22 @@ struct Run {
     cpu_per_batch: f64,
 }
 
-fn measure(secs: f64, mut batch: impl FnMut() -> usize) -> Run {
-    for _ in 0..20 {
+/// Runs `batch` for `secs` seconds, or exactly `iters` times when `iters > 0` (for
+/// instruction counting under callgrind, where time means little).
+fn measure(secs: f64, iters: u64, mut batch: impl FnMut() -> usize) -> Run {
+    for _ in 0..20.min(iters.max(1) * 20) {
         black_box(batch());
     }
     let deadline = Duration::from_secs_f64(secs);
     let (start, cpu0) = (Instant::now(), thread_cpu());
     let mut n = 0u64;
-    while start.elapsed() < deadline {
+    if iters > 0 {
+        for _ in 0..iters {
+            black_box(batch());
+        }
+        n = iters;
+    }
+    while iters == 0 && start.elapsed() < deadline {
         for _ in 0..10 {
             black_box(batch());
         }
@@ -227,9 +236,16 @@ fn measure(secs: f64, mut batch: impl FnMut() -> usize) -> Run {
     }
 }
 
-fn median(mut runs: Vec<Run>) -> Run {
-    runs.sort_by(|a, b| a.batches_per_s.total_cmp(&b.batches_per_s));
-    runs.swap_remove(runs.len() / 2)
+/// Medians of wall throughput and of CPU cost, each over all runs.
+fn median(runs: Vec<Run>) -> Run {
+    let mid = |mut v: Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    Run {
+        batches_per_s: mid(runs.iter().map(|r| r.batches_per_s).collect()),
+        cpu_per_batch: mid(runs.iter().map(|r| r.cpu_per_batch).collect()),
+    }
 }
 
 fn env_or<T: std::str::FromStr>(key: &str, default: T) -> T {
@@ -242,6 +258,7 @@ fn env_or<T: std::str::FromStr>(key: &str, default: T) -> T {
 fn main() {
     let secs: f64 = env_or("ENCODE_BENCH_SECS", 0.5);
     let runs: usize = env_or("ENCODE_BENCH_RUNS", 5);
+    let iters: u64 = env_or("ENCODE_BENCH_ITERS", 0);
     let cores = core_affinity::get_core_ids().unwrap_or_default();
     let core = env_or("ENCODE_BENCH_CORE", cores.last().map_or(0, |c| c.id));
     let pinned = cores
@@ -252,19 +269,25 @@ fn main() {
         "encode bench: {BATCH} samples/request, {runs} runs x {secs} s, median; pinned to core {core}: {pinned}"
     );
     println!(
-        "{:<7} {:<20} {:>5} | {:>12} {:>15} {:>9} {:>9} {:>15}",
+        "M/s = million samples per wall second; M/cpu-s = per second of this thread's CPU time \
+         (the per-core rate when other processes share the core)"
+    );
+    println!(
+        "{:<7} {:<19} {:>5} {:>6} {:>6} | {:>8} {:>9} | {:>8} {:>9} {:>9}",
         "proto",
         "workload",
         "lbl B",
-        "encode M/s",
-        "enc+snappy M/s",
-        "raw B/s",
-        "snap B/s",
-        "CPU s/M samples"
+        "raw B",
+        "snap B",
+        "enc M/s",
+        "M/cpu-s",
+        "e+s M/s",
+        "M/cpu-s",
+        "cpu s/M",
     );
     let workloads = [
-        workload("2000x1 (50/target)", 2000, 50, 1, false),
-        workload("2000x1 (1/target)", 2000, 1, 1, false),
+        workload("2000x1 50/target", 2000, 50, 1, false),
+        workload("2000x1 1/target", 2000, 1, 1, false),
         workload("200x10 grouped", 200, 50, 10, false),
         workload("200x10 interleaved", 200, 50, 10, true),
     ];
@@ -301,46 +324,57 @@ fn main() {
                     bytes.len()
                 }
             };
-            let enc_only = median(
-                (0..runs)
-                    .map(|_| measure(secs, || encode(false, &mut sizes)))
-                    .collect(),
-            );
-            let full = median(
-                (0..runs)
-                    .map(|_| measure(secs, || encode(true, &mut sizes)))
-                    .collect(),
-            );
+            // Alternate the two measurements so that load from other processes hits both
+            // alike.
+            let (mut enc_runs, mut full_runs) = (Vec::new(), Vec::new());
+            for _ in 0..runs {
+                enc_runs.push(measure(secs, iters, || encode(false, &mut sizes)));
+                full_runs.push(measure(secs, iters, || encode(true, &mut sizes)));
+            }
+            let (enc_only, full) = (median(enc_runs), median(full_runs));
             let per = BATCH as f64;
             println!(
-                "{:<7} {:<20} {:>5} | {:>12.2} {:>15.2} {:>9.1} {:>9.1} {:>15.3}",
+                "{:<7} {:<19} {:>5} {:>6.1} {:>6.1} | {:>8.2} {:>9.2} | {:>8.2} {:>9.2} {:>9.3}",
                 proto,
                 w.name,
                 w.label_bytes,
-                enc_only.batches_per_s * per / 1e6,
-                full.batches_per_s * per / 1e6,
                 sizes.0 as f64 / per,
                 sizes.1 as f64 / per,
+                enc_only.batches_per_s * per / 1e6,
+                per / enc_only.cpu_per_batch / 1e6,
+                full.batches_per_s * per / 1e6,
+                per / full.cpu_per_batch / 1e6,
                 full.cpu_per_batch / per * 1e6,
             );
         }
     }
-    // Reference: snappy alone on the 2000x1 RW 1.0 body (the ceiling of that row).
+    // Reference: snappy alone on the 2000x1 bodies (the ceiling of those rows).
+    if !filter.is_empty() {
+        return;
+    }
     let w = &workloads[0];
     let mut req = rw1.begin();
     for (s, sample) in &w.items {
         req.push_sample(&w.series[*s], sample);
     }
-    let raw = req.finish().expect("encodes").bytes.to_vec();
-    let snap_only = median(
-        (0..runs)
-            .map(|_| measure(secs, || c.compress(&raw).expect("compresses").len()))
-            .collect(),
-    );
-    println!(
-        "snappy alone on the RW 1.0 2000x1 body ({} B): {:.2} M samples/s, {:.0} MB/s input",
-        raw.len(),
-        snap_only.batches_per_s * BATCH as f64 / 1e6,
-        snap_only.batches_per_s * raw.len() as f64 / 1e6
-    );
+    let raw1 = req.finish().expect("encodes").bytes.to_vec();
+    let mut req = rw2.begin(&w.interner);
+    for (s, sample) in &w.items {
+        req.push_sample(&w.series[*s], sample);
+    }
+    let raw2 = req.finish().expect("encodes").bytes.to_vec();
+    for (proto, raw) in [("RW 1.0", raw1), ("RW 2.0", raw2)] {
+        let snap_only = median(
+            (0..runs)
+                .map(|_| measure(secs, iters, || c.compress(&raw).expect("compresses").len()))
+                .collect(),
+        );
+        println!(
+            "snappy alone, {proto} {} body ({} B): {:.2} M samples/cpu-s, {:.0} MB/cpu-s input",
+            w.name,
+            raw.len(),
+            BATCH as f64 / snap_only.cpu_per_batch / 1e6,
+            raw.len() as f64 / snap_only.cpu_per_batch / 1e6
+        );
+    }
 }

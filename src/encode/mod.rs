@@ -47,7 +47,7 @@ pub use compress::{Compression, Compressor};
 pub use rw1::{Rw1Encoder, Rw1Request};
 pub use rw2::{Rw2Encoder, Rw2Request};
 pub use series::{EncodedSeries, SeriesMetadata};
-pub use symbols::{SymbolId, SymbolInterner, MAX_SYMBOLS};
+pub use symbols::{SymbolId, SymbolInterner, MAX_REQUEST_SYMBOLS, MAX_SYMBOLS};
 
 /// Errors from building series, encoding or compressing a request.
 #[derive(Debug, thiserror::Error)]
@@ -58,6 +58,8 @@ pub enum EncodeError {
          (too much label churn since the last rebuild)"
     )]
     TooManySymbols { limit: usize },
+    #[error("request uses more than {limit} distinct strings; lower max_samples_per_send")]
+    TooManyRequestSymbols { limit: usize },
     #[error(
         "symbol id {id} is not in the interner passed to the request; the series was \
          built with a different SymbolInterner"

@@ -35,10 +35,14 @@ const KEY_METADATA: u8 = tag(5, WIRE_LEN);
 #[derive(Debug, Clone, Copy)]
 struct Open {
     group: OpenSeries,
-    mtype: u8,
-    help: u32,
-    unit: u32,
+    /// The `metadata` field (key, length, body), encoded when the series was opened and
+    /// appended when it is closed.
+    metadata: [u8; METADATA_FIELD_MAX],
+    metadata_len: u8,
 }
+
+/// Key + length + `type` (2) + `help_ref` (1 + 5) + `unit_ref` (1 + 5).
+const METADATA_FIELD_MAX: usize = 2 + 2 + 6 + 6;
 
 /// Reusable state for RW 2.0 requests: the `TimeSeries` buffer, the output buffer and
 /// the symbol remap table all keep their capacity between requests.
@@ -172,11 +176,7 @@ impl<'a> Rw2Request<'a> {
         if payload != 0 {
             buf.push(tag(1, WIRE_LEN));
             put_varint(buf, payload as u64);
-            put_varints(
-                buf,
-                enc.exemplar_refs.len(),
-                enc.exemplar_refs.iter().copied(),
-            );
+            put_varints(buf, &enc.exemplar_refs);
         }
         if v.to_bits() != 0 {
             buf.push(tag(2, WIRE_FIXED64));
@@ -241,7 +241,8 @@ impl<'a> Rw2Request<'a> {
         let meta = series.metadata();
         let help = enc.symbols.resolve(meta.help);
         let unit = enc.symbols.resolve(meta.unit);
-        let mtype = meta.mtype as u8;
+        let mut metadata = [0u8; METADATA_FIELD_MAX];
+        let metadata_len = encode_metadata_field(&mut metadata, meta.mtype as u8, help, unit);
         // Refs are written in one pass while they are resolved; their packed length is
         // guessed at two bytes each and patched (see LenSlot).
         let ids = series.symbols();
@@ -251,7 +252,7 @@ impl<'a> Rw2Request<'a> {
         } else {
             len_field_size(refs_guess)
         };
-        let expected = refs_len + item_len + 2 + metadata_body_len(mtype, help, unit);
+        let expected = refs_len + item_len + metadata_len;
         let buf = &mut enc.series_buf;
         buf.reserve(1 + varint_len(expected as u64) + expected + 3 * ids.len());
         buf.push(KEY_TIMESERIES);
@@ -259,15 +260,13 @@ impl<'a> Rw2Request<'a> {
         if !ids.is_empty() {
             buf.push(KEY_LABELS_REFS);
             let refs_slot = LenSlot::reserve(buf, refs_guess);
-            let symbols = &mut enc.symbols;
-            put_varints(buf, ids.len(), ids.iter().map(|&id| symbols.resolve(id)));
+            enc.symbols.write_refs(buf, ids);
             refs_slot.patch(buf);
         }
         enc.open = Some(Open {
             group: OpenSeries::new(series.id(), slot, item, t),
-            mtype,
-            help,
-            unit,
+            metadata,
+            metadata_len: metadata_len as u8,
         });
         enc.stats.timeseries += 1;
     }
@@ -278,36 +277,34 @@ impl<'a> Rw2Request<'a> {
             return;
         };
         let buf = &mut self.enc.series_buf;
-        buf.push(KEY_METADATA);
-        buf.push(metadata_body_len(open.mtype, open.help, open.unit) as u8);
-        if open.mtype != 0 {
-            buf.push(tag(1, WIRE_VARINT));
-            buf.push(open.mtype);
-        }
-        if open.help != 0 {
-            buf.push(tag(3, WIRE_VARINT));
-            put_varint(buf, u64::from(open.help));
-        }
-        if open.unit != 0 {
-            buf.push(tag(4, WIRE_VARINT));
-            put_varint(buf, u64::from(open.unit));
-        }
+        buf.extend_from_slice(&open.metadata[..usize::from(open.metadata_len)]);
         open.group.slot.patch(buf);
     }
 }
 
-/// `Metadata { type = 1; help_ref = 3; unit_ref = 4 }`: at most 2 + 6 + 6 bytes.
-fn metadata_body_len(mtype: u8, help: u32, unit: u32) -> usize {
-    let mut n = 0;
+/// Writes the `TimeSeries.metadata` field, `Metadata { type = 1; help_ref = 3;
+/// unit_ref = 4 }`, into `out` and returns its length. It is written even when empty
+/// (`2a 00`), as Prometheus does.
+fn encode_metadata_field(
+    out: &mut [u8; METADATA_FIELD_MAX],
+    mtype: u8,
+    help: u32,
+    unit: u32,
+) -> usize {
+    out[0] = KEY_METADATA;
+    let mut n = 2;
     if mtype != 0 {
+        out[n] = tag(1, WIRE_VARINT);
+        out[n + 1] = mtype;
         n += 2;
     }
-    if help != 0 {
-        n += 1 + varint_len(u64::from(help));
+    for (field, r) in [(3, help), (4, unit)] {
+        if r != 0 {
+            out[n] = tag(field, WIRE_VARINT);
+            n += 1 + encode_varint(&mut out[n + 1..], u64::from(r));
+        }
     }
-    if unit != 0 {
-        n += 1 + varint_len(u64::from(unit));
-    }
+    out[1] = (n - 2) as u8;
     n
 }
 

@@ -57,37 +57,49 @@ pub(crate) fn encode_varint(out: &mut [u8], mut v: u64) -> usize {
     n + 1
 }
 
-/// Appends the varints of `count` values with one capacity check for the whole run
-/// instead of one per byte (RW 2.0 label references are the bulk of a small
-/// `TimeSeries`). Panics if `values` yields more than `count` items.
-#[inline]
-pub(crate) fn put_varints(buf: &mut Vec<u8>, count: usize, values: impl Iterator<Item = u32>) {
-    let max = 5 * count;
-    buf.reserve(max);
-    let start = buf.len();
-    let spare = &mut buf.spare_capacity_mut()[..max];
+/// Writes `v` as a varint at `dst` and returns its length (1..=5).
+///
+/// # Safety
+/// `dst` must be valid for writes of 5 bytes (the fast path stores two bytes even for
+/// a one-byte varint; the extra byte is left behind as scratch).
+#[inline(always)]
+pub(crate) unsafe fn write_varint_u32_raw(dst: *mut u8, mut v: u32) -> usize {
+    if v < 1 << 14 {
+        // Request symbol indices are almost always below 16384: store two bytes without
+        // branching on the length and keep the second only if it is needed.
+        let two = u16::from(v >= 0x80);
+        let pair = (v as u16 & 0x7f) | (two << 7) | ((v as u16 >> 7) << 8);
+        // SAFETY: the caller guarantees 5 writable bytes; no alignment is required.
+        unsafe { dst.cast::<u16>().write_unaligned(pair.to_le()) };
+        return 1 + usize::from(two);
+    }
     let mut n = 0;
-    for mut v in values {
-        if v < 1 << 14 {
-            // Request symbol indices are almost always below 16384: write two bytes
-            // without branching on the length and keep the second only if it is needed.
-            // (`n + 1` stays below `max`: every value before this one took <= 5 bytes.)
-            let two = usize::from(v >= 0x80);
-            spare[n].write((v as u8 & 0x7f) | ((two as u8) << 7));
-            spare[n + 1].write((v >> 7) as u8);
-            n += 1 + two;
-            continue;
-        }
-        while v >= 0x80 {
-            spare[n].write((v as u8) | 0x80);
-            v >>= 7;
-            n += 1;
-        }
-        spare[n].write(v as u8);
+    while v >= 0x80 {
+        // SAFETY: a u32 varint has at most 5 bytes, all within the caller's 5.
+        unsafe { dst.add(n).write((v as u8) | 0x80) };
+        v >>= 7;
         n += 1;
     }
-    // SAFETY: the loop above initialised exactly the `n` bytes after `start` (indexing
-    // `spare` panics before anything is written past the reserved capacity).
+    // SAFETY: as above.
+    unsafe { dst.add(n).write(v as u8) };
+    n + 1
+}
+
+/// Appends the varints of `values` with one capacity check for the whole run instead
+/// of one per byte.
+#[inline]
+pub(crate) fn put_varints(buf: &mut Vec<u8>, values: &[u32]) {
+    let max = 5 * values.len();
+    buf.reserve(max);
+    let start = buf.len();
+    let base = buf.spare_capacity_mut().as_mut_ptr().cast::<u8>();
+    let mut n = 0;
+    for &v in values {
+        // SAFETY: `max` bytes are reserved after `start`. Value i starts at n <= 5 * i,
+        // so its 5 writable bytes end at or below 5 * (i + 1) <= max.
+        n += unsafe { write_varint_u32_raw(base.add(n), v) };
+    }
+    // SAFETY: exactly the `n` bytes after `start` were initialised, and n <= max.
     unsafe { buf.set_len(start + n) };
 }
 
@@ -147,7 +159,10 @@ impl LenSlot {
     pub(crate) fn reserve(buf: &mut Vec<u8>, expected_len: usize) -> LenSlot {
         let pos = buf.len();
         let width = varint_len(expected_len as u64);
-        buf.extend_from_slice(&[0u8; 10][..width]);
+        // A loop rather than a variable-length copy, which would call memset.
+        for _ in 0..width {
+            buf.push(0);
+        }
         LenSlot { pos, width }
     }
 
@@ -175,6 +190,11 @@ impl LenSlot {
                 buf.copy_within(start..end, start - shrink);
                 buf.truncate(end - shrink);
             }
+        }
+        if need == 1 {
+            // The common case: a body shorter than 128 bytes.
+            buf[self.pos] = len as u8;
+            return;
         }
         write_varint_fixed(&mut buf[self.pos..self.pos + need], len as u64, need);
     }
@@ -235,16 +255,9 @@ mod tests {
             assert_eq!(&one[..n], via_put.as_slice(), "encode_varint({v})");
         }
         let mut got = vec![7u8];
-        put_varints(&mut got, values.len(), values.iter().copied());
+        put_varints(&mut got, &values);
         assert_eq!(got, want);
         assert_eq!(got.len(), 1 + payload);
-    }
-
-    #[test]
-    #[should_panic]
-    fn bulk_writer_refuses_more_values_than_announced() {
-        // A wrong count must panic, never write past the reservation.
-        put_varints(&mut Vec::new(), 1, [u32::MAX, u32::MAX].into_iter());
     }
 
     #[test]
