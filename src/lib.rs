@@ -1,11 +1,16 @@
 //! ringwrite: a standalone Prometheus remote-write sender that tails the Prometheus WAL.
 //!
 //! The modules follow the data flow in DESIGN.md: [`wal`] reads segments and yields raw
-//! records with their positions, [`record`] decodes them over borrowed bytes.
+//! records with their positions, [`record`] decodes them over borrowed bytes, [`encode`]
+//! writes remote-write requests, [`http`] sends them, [`reshard`] decides the shard count,
+//! [`config`] reads the Prometheus-compatible configuration.
 #![deny(clippy::undocumented_unsafe_blocks)]
 
 pub mod cli;
 pub mod config;
+pub mod encode;
+pub mod http;
 pub mod record;
 pub mod reshard;
+pub mod sink;
 pub mod wal;

@@ -1,0 +1,465 @@
+//! RW 2.0 `io.prometheus.write.v2.Request` (FORMATS.md §4.1, §4.2).
+//!
+//! Layout written, field numbers in brackets:
+//!
+//! ```text
+//! Request:    symbols[4]* timeseries[5]*       (symbols first, as Prometheus does)
+//! TimeSeries: labels_refs[1] (packed)
+//!             samples[2]* | histograms[3]*, exemplars[4]*, metadata[5] (always present)
+//! ```
+//!
+//! The `TimeSeries` are written to one buffer while the symbol table grows; `finish`
+//! writes the symbols (`""` first) into the output buffer and appends the `TimeSeries`
+//! bytes after them, so streaming decoders see every symbol before its first use.
+
+use super::group::{Item, OpenSeries};
+use super::histogram::HistogramView;
+use super::rw1::sample_body_len;
+use super::symbols::RequestSymbols;
+use super::wire::{
+    encode_varint, len_field_size, put_f64, put_varint, put_varints, tag, varint_len, LenSlot,
+    WIRE_FIXED64, WIRE_LEN, WIRE_VARINT,
+};
+use super::{BatchStats, EncodeError, Encoded, EncodedSeries, Pushed, SymbolInterner};
+use crate::record::{FloatHistogram, Histogram, RefSample};
+
+const KEY_SYMBOL: u8 = tag(4, WIRE_LEN);
+const KEY_TIMESERIES: u8 = tag(5, WIRE_LEN);
+const KEY_LABELS_REFS: u8 = tag(1, WIRE_LEN);
+const KEY_SAMPLE: u8 = tag(2, WIRE_LEN);
+const KEY_HISTOGRAM: u8 = tag(3, WIRE_LEN);
+const KEY_EXEMPLAR: u8 = tag(4, WIRE_LEN);
+const KEY_METADATA: u8 = tag(5, WIRE_LEN);
+
+/// The open `TimeSeries` plus its metadata, already mapped to request symbol indices.
+#[derive(Debug, Clone, Copy)]
+struct Open {
+    group: OpenSeries,
+    /// The `metadata` field (key, length, body), encoded when the series was opened and
+    /// appended when it is closed.
+    metadata: [u8; METADATA_FIELD_MAX],
+    metadata_len: u8,
+}
+
+/// Key + length + `type` (2) + `help_ref` (1 + 5) + `unit_ref` (1 + 5).
+const METADATA_FIELD_MAX: usize = 2 + 2 + 6 + 6;
+
+/// Reusable state for RW 2.0 requests: the `TimeSeries` buffer, the output buffer and
+/// the symbol remap table all keep their capacity between requests.
+#[derive(Debug)]
+pub struct Rw2Encoder {
+    series_buf: Vec<u8>,
+    out: Vec<u8>,
+    symbols: RequestSymbols,
+    /// Scratch for one exemplar's label symbol indices.
+    exemplar_refs: Vec<u32>,
+    open: Option<Open>,
+    stats: BatchStats,
+}
+
+impl Default for Rw2Encoder {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Rw2Encoder {
+    pub fn new() -> Rw2Encoder {
+        Rw2Encoder {
+            series_buf: Vec::new(),
+            out: Vec::new(),
+            symbols: RequestSymbols::new(),
+            exemplar_refs: Vec::new(),
+            open: None,
+            stats: BatchStats::default(),
+        }
+    }
+
+    /// Starts a new request whose series were built with `interner`. The interner is
+    /// borrowed until `finish`, so no string can be added while the symbol table is
+    /// being built.
+    pub fn begin<'a>(&'a mut self, interner: &'a SymbolInterner) -> Rw2Request<'a> {
+        self.series_buf.clear();
+        self.symbols.reset(interner.len());
+        self.open = None;
+        self.stats = BatchStats::default();
+        Rw2Request {
+            enc: self,
+            interner,
+        }
+    }
+}
+
+/// One RW 2.0 request being built; see [`super`] for the grouping rule.
+#[derive(Debug)]
+pub struct Rw2Request<'a> {
+    enc: &'a mut Rw2Encoder,
+    interner: &'a SymbolInterner,
+}
+
+impl<'a> Rw2Request<'a> {
+    /// Adds a float sample, with its start timestamp when non-zero.
+    #[inline]
+    pub fn push_sample(&mut self, series: &EncodedSeries, sample: &RefSample) {
+        // Key, one length byte (the body is at most 9 + 11 + 11 bytes), then the body.
+        let mut item = [0u8; 2 + 9 + 11 + 11];
+        item[0] = KEY_SAMPLE;
+        let mut n = 2;
+        if sample.v.to_bits() != 0 {
+            item[2] = tag(1, WIRE_FIXED64);
+            item[3..11].copy_from_slice(&sample.v.to_bits().to_le_bytes());
+            n = 11;
+        }
+        if sample.t != 0 {
+            item[n] = tag(2, WIRE_VARINT);
+            n += 1 + encode_varint(&mut item[n + 1..], sample.t as u64);
+        }
+        if sample.st != 0 {
+            item[n] = tag(3, WIRE_VARINT);
+            n += 1 + encode_varint(&mut item[n + 1..], sample.st as u64);
+        }
+        item[1] = (n - 2) as u8;
+        self.open_for(series, Item::Sample, sample.t, n);
+        self.enc.series_buf.extend_from_slice(&item[..n]);
+        self.enc.stats.samples += 1;
+    }
+
+    /// Adds an integer native histogram (NHCB included: RW 2.0 carries custom values).
+    pub fn push_histogram(
+        &mut self,
+        series: &EncodedSeries,
+        t: i64,
+        st: i64,
+        h: &Histogram,
+    ) -> Pushed {
+        self.push_histogram_view(series, HistogramView::int(h, t, Some(st)))
+    }
+
+    /// Adds a float native histogram.
+    pub fn push_float_histogram(
+        &mut self,
+        series: &EncodedSeries,
+        t: i64,
+        st: i64,
+        h: &FloatHistogram,
+    ) -> Pushed {
+        self.push_histogram_view(series, HistogramView::float(h, t, Some(st)))
+    }
+
+    /// Adds an exemplar with its own labels (name, value pairs). Label strings the
+    /// interner does not know (trace ids) get request-local symbols.
+    pub fn push_exemplar<'l, I>(&mut self, series: &EncodedSeries, t: i64, v: f64, labels: I)
+    where
+        I: Iterator<Item = (&'l [u8], &'l [u8])>,
+    {
+        let enc = &mut *self.enc;
+        enc.exemplar_refs.clear();
+        for (name, value) in labels {
+            let name = enc.symbols.resolve_str(self.interner, name);
+            let value = enc.symbols.resolve_str(self.interner, value);
+            enc.exemplar_refs.extend_from_slice(&[name, value]);
+        }
+        let payload: usize = enc
+            .exemplar_refs
+            .iter()
+            .map(|&r| varint_len(u64::from(r)))
+            .sum();
+        let mut body = sample_body_len(v, t);
+        if payload != 0 {
+            body += len_field_size(payload);
+        }
+        self.open_for(series, Item::Exemplar, t, len_field_size(body));
+        let enc = &mut *self.enc;
+        let buf = &mut enc.series_buf;
+        buf.push(KEY_EXEMPLAR);
+        put_varint(buf, body as u64);
+        if payload != 0 {
+            buf.push(tag(1, WIRE_LEN));
+            put_varint(buf, payload as u64);
+            put_varints(buf, &enc.exemplar_refs);
+        }
+        if v.to_bits() != 0 {
+            buf.push(tag(2, WIRE_FIXED64));
+            put_f64(buf, v);
+        }
+        if t != 0 {
+            buf.push(tag(3, WIRE_VARINT));
+            put_varint(buf, t as u64);
+        }
+        self.enc.stats.exemplars += 1;
+    }
+
+    /// Closes the request: symbols first, then every `TimeSeries`.
+    pub fn finish(mut self) -> Result<Encoded<'a>, EncodeError> {
+        self.close();
+        let enc = self.enc;
+        enc.out.clear();
+        enc.out.reserve(enc.series_buf.len());
+        enc.out.extend_from_slice(&[KEY_SYMBOL, 0]);
+        let out = &mut enc.out;
+        enc.symbols.for_each(self.interner, |s| {
+            out.push(KEY_SYMBOL);
+            put_varint(out, s.len() as u64);
+            out.extend_from_slice(s);
+        })?;
+        enc.out.extend_from_slice(&enc.series_buf);
+        Ok(Encoded {
+            bytes: &enc.out,
+            stats: enc.stats,
+        })
+    }
+
+    fn push_histogram_view(&mut self, series: &EncodedSeries, view: HistogramView<'_>) -> Pushed {
+        let body = view.body_len();
+        self.open_for(
+            series,
+            Item::Histogram,
+            view.timestamp(),
+            len_field_size(body),
+        );
+        let buf = &mut self.enc.series_buf;
+        buf.push(KEY_HISTOGRAM);
+        put_varint(buf, body as u64);
+        view.write_body(buf);
+        self.enc.stats.histograms += 1;
+        Pushed::Added
+    }
+
+    /// Makes sure a `TimeSeries` of `series` that accepts `item` is open.
+    /// `item_len` is the exact encoded size of the item, key included.
+    #[inline]
+    fn open_for(&mut self, series: &EncodedSeries, item: Item, t: i64, item_len: usize) {
+        if let Some(open) = &mut self.enc.open {
+            if open.group.accepts(series.id(), item, t) {
+                open.group.record(item, t);
+                return;
+            }
+        }
+        self.close();
+        let enc = &mut *self.enc;
+        // Same symbol order as Prometheus: help, unit, then the labels.
+        let meta = series.metadata();
+        let help = enc.symbols.resolve(meta.help);
+        let unit = enc.symbols.resolve(meta.unit);
+        let mut metadata = [0u8; METADATA_FIELD_MAX];
+        let metadata_len = encode_metadata_field(&mut metadata, meta.mtype as u8, help, unit);
+        // Refs are written in one pass while they are resolved; their packed length is
+        // guessed at two bytes each and patched (see LenSlot).
+        let ids = series.symbols();
+        let refs_guess = 2 * ids.len();
+        let refs_len = if ids.is_empty() {
+            0
+        } else {
+            len_field_size(refs_guess)
+        };
+        let expected = refs_len + item_len + metadata_len;
+        let buf = &mut enc.series_buf;
+        buf.reserve(1 + varint_len(expected as u64) + expected + 3 * ids.len());
+        buf.push(KEY_TIMESERIES);
+        let slot = LenSlot::reserve(buf, expected);
+        if !ids.is_empty() {
+            buf.push(KEY_LABELS_REFS);
+            let refs_slot = LenSlot::reserve(buf, refs_guess);
+            enc.symbols.write_refs(buf, ids);
+            refs_slot.patch(buf);
+        }
+        enc.open = Some(Open {
+            group: OpenSeries::new(series.id(), slot, item, t),
+            metadata,
+            metadata_len: metadata_len as u8,
+        });
+        enc.stats.timeseries += 1;
+    }
+
+    /// Writes the metadata (always, even when empty) and the final length.
+    fn close(&mut self) {
+        let Some(open) = self.enc.open.take() else {
+            return;
+        };
+        let buf = &mut self.enc.series_buf;
+        buf.extend_from_slice(&open.metadata[..usize::from(open.metadata_len)]);
+        open.group.slot.patch(buf);
+    }
+}
+
+/// Writes the `TimeSeries.metadata` field, `Metadata { type = 1; help_ref = 3;
+/// unit_ref = 4 }`, into `out` and returns its length. It is written even when empty
+/// (`2a 00`), as Prometheus does.
+fn encode_metadata_field(
+    out: &mut [u8; METADATA_FIELD_MAX],
+    mtype: u8,
+    help: u32,
+    unit: u32,
+) -> usize {
+    out[0] = KEY_METADATA;
+    let mut n = 2;
+    if mtype != 0 {
+        out[n] = tag(1, WIRE_VARINT);
+        out[n + 1] = mtype;
+        n += 2;
+    }
+    for (field, r) in [(3, help), (4, unit)] {
+        if r != 0 {
+            out[n] = tag(field, WIRE_VARINT);
+            n += 1 + encode_varint(&mut out[n + 1..], u64::from(r));
+        }
+    }
+    out[1] = (n - 2) as u8;
+    n
+}
+
+#[cfg(test)]
+mod tests {
+    use prost::Message;
+
+    use super::*;
+    use crate::encode::proto::v2;
+    use crate::record::MetricType;
+
+    fn series(interner: &mut SymbolInterner, job: &str) -> EncodedSeries {
+        EncodedSeries::new(
+            [(&b"__name__"[..], &b"up"[..]), (b"job", job.as_bytes())],
+            interner,
+        )
+        .unwrap()
+    }
+
+    fn sample(t: i64, st: i64, v: f64) -> RefSample {
+        RefSample { sref: 0, t, st, v }
+    }
+
+    fn labels(req: &v2::Request, refs: &[u32]) -> Vec<String> {
+        refs.iter()
+            .map(|&r| req.symbols[r as usize].clone())
+            .collect()
+    }
+
+    #[test]
+    fn symbols_table_and_refs() {
+        let mut interner = SymbolInterner::new();
+        let a = series(&mut interner, "a");
+        let b = series(&mut interner, "b");
+        let mut enc = Rw2Encoder::new();
+        let mut req = enc.begin(&interner);
+        req.push_sample(&a, &sample(10, 5, 1.0));
+        req.push_sample(&b, &sample(10, 0, 2.0));
+        let body = req.finish().unwrap();
+        let got = v2::Request::decode(body.bytes).unwrap();
+        assert_eq!(got.symbols, vec!["", "__name__", "up", "job", "a", "b"]);
+        assert_eq!(got.timeseries.len(), 2);
+        assert_eq!(
+            labels(&got, &got.timeseries[1].labels_refs),
+            vec!["__name__", "up", "job", "b"]
+        );
+        assert_eq!(got.timeseries[0].samples[0].start_timestamp, 5);
+        assert_eq!(got.timeseries[0].metadata, Some(v2::Metadata::default()));
+        // Symbols come first on the wire (key 0x22, then "" as an empty string).
+        assert_eq!(&body.bytes[..2], &[0x22, 0x00]);
+    }
+
+    #[test]
+    fn metadata_and_exemplar_symbols() {
+        let mut interner = SymbolInterner::new();
+        let mut a = series(&mut interner, "a");
+        a.set_metadata(&mut interner, MetricType::Gauge, b"Help.", b"bytes")
+            .unwrap();
+        let mut enc = Rw2Encoder::new();
+        let mut req = enc.begin(&interner);
+        req.push_sample(&a, &sample(10, 0, 1.0));
+        let ex: [(&[u8], &[u8]); 2] = [(b"trace_id", b"abc"), (b"job", b"a")];
+        req.push_exemplar(&a, 10, 0.5, ex.iter().copied());
+        req.push_exemplar(&a, 11, 0.5, ex.iter().copied());
+        let body = req.finish().unwrap();
+        let got = v2::Request::decode(body.bytes).unwrap();
+        assert_eq!(got.timeseries.len(), 1, "exemplars join the open series");
+        let ts = &got.timeseries[0];
+        let m = ts.metadata.unwrap();
+        assert_eq!(m.r#type, v2::metadata::MetricType::Gauge as i32);
+        assert_eq!(got.symbols[m.help_ref as usize], "Help.");
+        assert_eq!(got.symbols[m.unit_ref as usize], "bytes");
+        assert_eq!(
+            labels(&got, &ts.exemplars[1].labels_refs),
+            vec!["trace_id", "abc", "job", "a"]
+        );
+        let mut unique = got.symbols.clone();
+        unique.sort();
+        unique.dedup();
+        assert_eq!(
+            unique.len(),
+            got.symbols.len(),
+            "each symbol once: {:?}",
+            got.symbols
+        );
+    }
+
+    #[test]
+    fn samples_and_histograms_never_share_a_series() {
+        let mut interner = SymbolInterner::new();
+        let a = series(&mut interner, "a");
+        let mut enc = Rw2Encoder::new();
+        let mut req = enc.begin(&interner);
+        req.push_sample(&a, &sample(1, 0, 1.0));
+        let h = Histogram {
+            schema: -53,
+            custom_values: vec![1.0, 2.0],
+            ..Histogram::default()
+        };
+        assert_eq!(req.push_histogram(&a, 2, 1, &h), Pushed::Added);
+        assert_eq!(req.push_histogram(&a, 3, 0, &h), Pushed::Added);
+        let body = req.finish().unwrap();
+        let got = v2::Request::decode(body.bytes).unwrap();
+        let shape: Vec<(usize, usize)> = got
+            .timeseries
+            .iter()
+            .map(|ts| (ts.samples.len(), ts.histograms.len()))
+            .collect();
+        assert_eq!(shape, vec![(1, 0), (0, 2)]);
+        assert_eq!(
+            got.timeseries[1].histograms[0].custom_values,
+            vec![1.0, 2.0]
+        );
+        assert_eq!(got.timeseries[1].histograms[0].start_timestamp, 1);
+        assert_eq!(body.stats.histograms, 2);
+    }
+
+    #[test]
+    fn length_guesses_that_are_wrong_are_patched() {
+        // 80 labels: the packed refs outgrow their one-byte length guess (160 refs,
+        // some two bytes), and 1000 merged samples push the TimeSeries length past
+        // the two-byte varint range.
+        let mut interner = SymbolInterner::new();
+        let names: Vec<String> = (0..80).map(|i| format!("l{i:03}")).collect();
+        let big = EncodedSeries::new(
+            names.iter().map(|n| (n.as_bytes(), n.as_bytes())),
+            &mut interner,
+        )
+        .unwrap();
+        let mut enc = Rw2Encoder::new();
+        let mut req = enc.begin(&interner);
+        for t in 0..1000 {
+            req.push_sample(&big, &sample(t, 0, t as f64));
+        }
+        let body = req.finish().unwrap();
+        let got = v2::Request::decode(body.bytes).unwrap();
+        assert_eq!(got.timeseries.len(), 1);
+        let ts = &got.timeseries[0];
+        assert_eq!(ts.labels_refs.len(), 160);
+        assert_eq!(labels(&got, &ts.labels_refs[158..]), vec!["l079", "l079"]);
+        let times: Vec<i64> = ts.samples.iter().map(|s| s.timestamp).collect();
+        assert_eq!(times, (0..1000).collect::<Vec<_>>());
+        // Minimal varints everywhere: prost re-encodes to the same length.
+        assert_eq!(got.encoded_len(), body.bytes.len());
+    }
+
+    #[test]
+    fn series_from_another_interner_is_an_error() {
+        let mut other = SymbolInterner::new();
+        let a = series(&mut other, "a");
+        let interner = SymbolInterner::new();
+        let mut enc = Rw2Encoder::new();
+        let mut req = enc.begin(&interner);
+        req.push_sample(&a, &sample(1, 0, 1.0));
+        let err = req.finish().unwrap_err();
+        assert!(matches!(err, EncodeError::UnknownSymbol { .. }), "{err}");
+    }
+}

@@ -1,0 +1,191 @@
+//! The series side of a request, prepared once per series so that per-sample encoding
+//! is a memcpy (RW 1.0) or a few array lookups (RW 2.0).
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use super::symbols::{SymbolId, SymbolInterner};
+use super::wire::{len_field_size, put_varint, tag, WIRE_LEN};
+use super::EncodeError;
+use crate::record::{Labels, MetricType};
+
+/// Source of [`EncodedSeries::id`]; only uniqueness matters.
+static NEXT_SERIES_ID: AtomicU64 = AtomicU64::new(1);
+
+/// RW 2.0 metadata of a series, as global symbol ids (FORMATS.md §4.3). The default is
+/// "no metadata": type unspecified and both refs pointing at `""`, which is what
+/// Prometheus sends when it has none.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SeriesMetadata {
+    pub mtype: MetricType,
+    pub help: SymbolId,
+    pub unit: SymbolId,
+}
+
+impl Default for SeriesMetadata {
+    fn default() -> Self {
+        SeriesMetadata {
+            mtype: MetricType::Unknown,
+            help: SymbolId::EMPTY,
+            unit: SymbolId::EMPTY,
+        }
+    }
+}
+
+/// A label set in both wire forms, built once (when the series record is read, after
+/// external labels and relabeling) and kept by the series cache.
+///
+/// * `rw1_labels`: the repeated `TimeSeries.labels` fields of RW 1.0, keys included,
+///   ready to copy into a `TimeSeries` (FORMATS.md §3.1).
+/// * `symbols`: global ids of name, value, name, value, ... for RW 2.0 `labels_refs`.
+///
+/// The encoders merge consecutive items that carry the same `id` into one `TimeSeries`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EncodedSeries {
+    id: u64,
+    rw1_labels: Box<[u8]>,
+    symbols: Box<[SymbolId]>,
+    metadata: SeriesMetadata,
+}
+
+impl EncodedSeries {
+    /// Encodes `labels` (name, value pairs, which must already be sorted by name as
+    /// Prometheus label sets are) and interns every name and value.
+    pub fn new<'a>(
+        labels: impl IntoIterator<Item = (&'a [u8], &'a [u8])>,
+        interner: &mut SymbolInterner,
+    ) -> Result<EncodedSeries, EncodeError> {
+        let mut rw1 = Vec::new();
+        let mut symbols = Vec::new();
+        for (name, value) in labels {
+            put_label(&mut rw1, tag(1, WIRE_LEN), name, value);
+            symbols.push(interner.intern(name)?);
+            symbols.push(interner.intern(value)?);
+        }
+        Ok(EncodedSeries {
+            id: NEXT_SERIES_ID.fetch_add(1, Ordering::Relaxed),
+            rw1_labels: rw1.into_boxed_slice(),
+            symbols: symbols.into_boxed_slice(),
+            metadata: SeriesMetadata::default(),
+        })
+    }
+
+    /// [`EncodedSeries::new`] over a label set borrowed from a WAL record.
+    pub fn from_labels(
+        labels: &Labels<'_>,
+        interner: &mut SymbolInterner,
+    ) -> Result<EncodedSeries, EncodeError> {
+        Self::new(labels.iter(), interner)
+    }
+
+    /// Process-unique identity; two series with the same id are the same series.
+    pub fn id(&self) -> u64 {
+        self.id
+    }
+
+    /// The pre-encoded RW 1.0 `labels` fields.
+    pub fn rw1_labels(&self) -> &[u8] {
+        &self.rw1_labels
+    }
+
+    /// Global symbol ids of the labels, name then value.
+    pub fn symbols(&self) -> &[SymbolId] {
+        &self.symbols
+    }
+
+    /// RW 2.0 metadata sent with every `TimeSeries` of this series.
+    pub fn metadata(&self) -> SeriesMetadata {
+        self.metadata
+    }
+
+    /// Records the series' metadata (from a WAL metadata record) for RW 2.0.
+    pub fn set_metadata(
+        &mut self,
+        interner: &mut SymbolInterner,
+        mtype: MetricType,
+        help: &[u8],
+        unit: &[u8],
+    ) -> Result<(), EncodeError> {
+        self.metadata = SeriesMetadata {
+            mtype,
+            help: interner.intern(help)?,
+            unit: interner.intern(unit)?,
+        };
+        Ok(())
+    }
+}
+
+/// Size of one RW 1.0 `Label` message body (without its own key and length).
+pub(crate) fn label_body_len(name: &[u8], value: &[u8]) -> usize {
+    let field = |s: &[u8]| {
+        if s.is_empty() {
+            0
+        } else {
+            len_field_size(s.len())
+        }
+    };
+    field(name) + field(value)
+}
+
+/// Appends one RW 1.0 `Label` as field `key` (proto3: empty strings are omitted).
+pub(crate) fn put_label(buf: &mut Vec<u8>, key: u8, name: &[u8], value: &[u8]) {
+    buf.push(key);
+    put_varint(buf, label_body_len(name, value) as u64);
+    for (field, s) in [(1, name), (2, value)] {
+        if !s.is_empty() {
+            buf.push(tag(field, WIRE_LEN));
+            put_varint(buf, s.len() as u64);
+            buf.extend_from_slice(s);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use prost::Message;
+
+    use super::*;
+    use crate::encode::proto::v1;
+
+    #[test]
+    fn rw1_labels_decode_as_timeseries_labels() {
+        let mut interner = SymbolInterner::new();
+        let pairs: Vec<(&[u8], &[u8])> = vec![(b"__name__", b"up"), (b"job", b"node"), (b"z", b"")];
+        let s = EncodedSeries::new(pairs.iter().copied(), &mut interner).unwrap();
+        let ts = v1::TimeSeries::decode(s.rw1_labels()).unwrap();
+        let got: Vec<(String, String)> = ts.labels.into_iter().map(|l| (l.name, l.value)).collect();
+        assert_eq!(
+            got,
+            vec![
+                ("__name__".into(), "up".into()),
+                ("job".into(), "node".into()),
+                ("z".into(), String::new())
+            ]
+        );
+        let strings: Vec<&[u8]> = s
+            .symbols()
+            .iter()
+            .map(|&id| interner.get(id).unwrap())
+            .collect();
+        assert_eq!(
+            strings,
+            vec![&b"__name__"[..], b"up", b"job", b"node", b"z", b""]
+        );
+        assert_eq!(s.symbols()[5], SymbolId::EMPTY);
+    }
+
+    #[test]
+    fn ids_are_unique_and_metadata_defaults_to_none() {
+        let mut interner = SymbolInterner::new();
+        let a = EncodedSeries::new([(&b"a"[..], &b"1"[..])], &mut interner).unwrap();
+        let mut b = EncodedSeries::new([(&b"a"[..], &b"1"[..])], &mut interner).unwrap();
+        assert_ne!(a.id(), b.id());
+        assert_eq!(a.symbols(), b.symbols());
+        assert_eq!(b.metadata(), SeriesMetadata::default());
+        b.set_metadata(&mut interner, MetricType::Counter, b"help text", b"")
+            .unwrap();
+        let m = b.metadata();
+        assert_eq!(m.mtype, MetricType::Counter);
+        assert_eq!(interner.get(m.help), Some(&b"help text"[..]));
+        assert_eq!(m.unit, SymbolId::EMPTY);
+    }
+}

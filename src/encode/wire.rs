@@ -1,0 +1,309 @@
+//! Protobuf wire primitives for the hand-written encoders: varints, tags and the
+//! reserve-then-backpatch length prefix.
+//!
+//! Everything writes into a caller-owned `Vec<u8>` that is reused across requests, so
+//! the hot path never allocates once the buffer has grown to its steady-state size.
+
+/// Wire type 0 (varint).
+pub(crate) const WIRE_VARINT: u8 = 0;
+/// Wire type 1 (fixed 64-bit).
+pub(crate) const WIRE_FIXED64: u8 = 1;
+/// Wire type 2 (length-delimited).
+pub(crate) const WIRE_LEN: u8 = 2;
+
+/// The one-byte key of a field numbered below 16.
+pub(crate) const fn tag(field: u8, wire: u8) -> u8 {
+    (field << 3) | wire
+}
+
+/// Number of bytes `v` takes as a varint (1..=10).
+#[inline]
+pub(crate) fn varint_len(v: u64) -> usize {
+    // Each varint byte carries 7 bits; `| 1` makes 0 count as one significant bit.
+    let bits = 64 - (v | 1).leading_zeros() as usize;
+    bits.div_ceil(7)
+}
+
+/// Appends `v` as a varint.
+#[inline]
+pub(crate) fn put_varint(buf: &mut Vec<u8>, mut v: u64) {
+    if v < 0x80 {
+        buf.push(v as u8);
+        return;
+    }
+    let mut tmp = [0u8; 10];
+    let mut n = 0;
+    while v >= 0x80 {
+        tmp[n] = (v as u8) | 0x80;
+        v >>= 7;
+        n += 1;
+    }
+    tmp[n] = v as u8;
+    buf.extend_from_slice(&tmp[..=n]);
+}
+
+/// Writes `v` as a varint at the start of `out` and returns its length. Panics if `out`
+/// is shorter than [`varint_len`]`(v)`; callers size their stack buffers for the worst
+/// case.
+#[inline]
+pub(crate) fn encode_varint(out: &mut [u8], mut v: u64) -> usize {
+    let mut n = 0;
+    while v >= 0x80 {
+        out[n] = (v as u8) | 0x80;
+        v >>= 7;
+        n += 1;
+    }
+    out[n] = v as u8;
+    n + 1
+}
+
+/// Writes `v` as a varint at `dst` and returns its length (1..=5).
+///
+/// # Safety
+/// `dst` must be valid for writes of 5 bytes (the fast path stores two bytes even for
+/// a one-byte varint; the extra byte is left behind as scratch).
+#[inline(always)]
+pub(crate) unsafe fn write_varint_u32_raw(dst: *mut u8, mut v: u32) -> usize {
+    if v < 1 << 14 {
+        // Request symbol indices are almost always below 16384: store two bytes without
+        // branching on the length and keep the second only if it is needed.
+        let two = u16::from(v >= 0x80);
+        let pair = (v as u16 & 0x7f) | (two << 7) | ((v as u16 >> 7) << 8);
+        // SAFETY: the caller guarantees 5 writable bytes; no alignment is required.
+        unsafe { dst.cast::<u16>().write_unaligned(pair.to_le()) };
+        return 1 + usize::from(two);
+    }
+    let mut n = 0;
+    while v >= 0x80 {
+        // SAFETY: a u32 varint has at most 5 bytes, all within the caller's 5.
+        unsafe { dst.add(n).write((v as u8) | 0x80) };
+        v >>= 7;
+        n += 1;
+    }
+    // SAFETY: as above.
+    unsafe { dst.add(n).write(v as u8) };
+    n + 1
+}
+
+/// Appends the varints of `values` with one capacity check for the whole run instead
+/// of one per byte.
+#[inline]
+pub(crate) fn put_varints(buf: &mut Vec<u8>, values: &[u32]) {
+    let max = 5 * values.len();
+    buf.reserve(max);
+    let start = buf.len();
+    let base = buf.spare_capacity_mut().as_mut_ptr().cast::<u8>();
+    let mut n = 0;
+    for &v in values {
+        // SAFETY: `max` bytes are reserved after `start`. Value i starts at n <= 5 * i,
+        // so its 5 writable bytes end at or below 5 * (i + 1) <= max.
+        n += unsafe { write_varint_u32_raw(base.add(n), v) };
+    }
+    // SAFETY: exactly the `n` bytes after `start` were initialised, and n <= max.
+    unsafe { buf.set_len(start + n) };
+}
+
+/// Writes `v` as a varint of exactly `width` bytes into `out` (non-minimal padding with
+/// continuation bits if `width` is larger than needed). Callers pass
+/// `width == varint_len(v)` except in tests.
+pub(crate) fn write_varint_fixed(out: &mut [u8], mut v: u64, width: usize) {
+    for (i, b) in out.iter_mut().take(width).enumerate() {
+        let last = i + 1 == width;
+        *b = if last {
+            v as u8
+        } else {
+            (v as u8 & 0x7f) | 0x80
+        };
+        v >>= 7;
+    }
+}
+
+/// Zigzag for `sint64`.
+#[inline]
+pub(crate) fn zigzag64(v: i64) -> u64 {
+    ((v << 1) ^ (v >> 63)) as u64
+}
+
+/// Zigzag for `sint32`.
+#[inline]
+pub(crate) fn zigzag32(v: i32) -> u64 {
+    u64::from(((v << 1) ^ (v >> 31)) as u32)
+}
+
+/// Appends a fixed64 (little-endian) double, keeping its exact bit pattern.
+#[inline]
+pub(crate) fn put_f64(buf: &mut Vec<u8>, v: f64) {
+    buf.extend_from_slice(&v.to_bits().to_le_bytes());
+}
+
+/// Size of a length-delimited field body of `len` bytes including its one-byte key and
+/// its length prefix.
+#[inline]
+pub(crate) fn len_field_size(len: usize) -> usize {
+    1 + varint_len(len as u64) + len
+}
+
+/// A length prefix whose value is not known yet: `width` bytes are reserved at `pos`
+/// and the body starts right after them. [`LenSlot::patch`] fills in the real length,
+/// moving the body if the guess was wrong, so the output always uses minimal varints
+/// (byte-identical to what prost or gogo would produce).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct LenSlot {
+    pos: usize,
+    width: usize,
+}
+
+impl LenSlot {
+    /// Reserves room for the length of a body expected to be `expected_len` bytes.
+    #[inline]
+    pub(crate) fn reserve(buf: &mut Vec<u8>, expected_len: usize) -> LenSlot {
+        let pos = buf.len();
+        let width = varint_len(expected_len as u64);
+        // A loop rather than a variable-length copy, which would call memset.
+        for _ in 0..width {
+            buf.push(0);
+        }
+        LenSlot { pos, width }
+    }
+
+    /// First byte of the body.
+    #[inline]
+    pub(crate) fn body_start(&self) -> usize {
+        self.pos + self.width
+    }
+
+    /// Writes the final length of the body (everything from `body_start` to the end of
+    /// `buf`), shifting the body when the reserved width was not the minimal one.
+    #[inline]
+    pub(crate) fn patch(self, buf: &mut Vec<u8>) {
+        let start = self.body_start();
+        let len = buf.len() - start;
+        let need = varint_len(len as u64);
+        if need != self.width {
+            let end = buf.len();
+            if need > self.width {
+                let grow = need - self.width;
+                buf.resize(end + grow, 0);
+                buf.copy_within(start..end, start + grow);
+            } else {
+                let shrink = self.width - need;
+                buf.copy_within(start..end, start - shrink);
+                buf.truncate(end - shrink);
+            }
+        }
+        if need == 1 {
+            // The common case: a body shorter than 128 bytes.
+            buf[self.pos] = len as u8;
+            return;
+        }
+        write_varint_fixed(&mut buf[self.pos..self.pos + need], len as u64, need);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn varint_len_table() {
+        let cases: &[(u64, usize)] = &[
+            (0, 1),
+            (1, 1),
+            (127, 1),
+            (128, 2),
+            (16_383, 2),
+            (16_384, 3),
+            ((1 << 21) - 1, 3),
+            (1 << 21, 4),
+            (u64::from(u32::MAX), 5),
+            ((1 << 63) - 1, 9),
+            (1 << 63, 10),
+            (u64::MAX, 10),
+        ];
+        for &(v, want) in cases {
+            assert_eq!(varint_len(v), want, "varint_len({v})");
+            let mut b = Vec::new();
+            put_varint(&mut b, v);
+            assert_eq!(b.len(), want, "put_varint({v}) length");
+        }
+    }
+
+    #[test]
+    fn put_varint_matches_prost() {
+        for v in [0u64, 1, 150, 300, 1 << 35, u64::MAX, (-1i64) as u64] {
+            let mut ours = Vec::new();
+            put_varint(&mut ours, v);
+            let mut theirs = Vec::new();
+            prost::encoding::encode_varint(v, &mut theirs);
+            assert_eq!(ours, theirs, "varint {v}");
+        }
+    }
+
+    #[test]
+    fn encode_varint_and_bulk_writer_match_put_varint() {
+        let values = [0u32, 1, 127, 128, 300, 16_384, u32::MAX];
+        let mut want = vec![7u8];
+        let mut payload = 0;
+        for &v in &values {
+            put_varint(&mut want, u64::from(v));
+            payload += varint_len(u64::from(v));
+            let mut one = [0u8; 10];
+            let n = encode_varint(&mut one, u64::from(v));
+            assert_eq!(n, varint_len(u64::from(v)));
+            let mut via_put = Vec::new();
+            put_varint(&mut via_put, u64::from(v));
+            assert_eq!(&one[..n], via_put.as_slice(), "encode_varint({v})");
+        }
+        let mut got = vec![7u8];
+        put_varints(&mut got, &values);
+        assert_eq!(got, want);
+        assert_eq!(got.len(), 1 + payload);
+    }
+
+    #[test]
+    fn zigzag_table() {
+        let cases64: &[(i64, u64)] = &[
+            (0, 0),
+            (-1, 1),
+            (1, 2),
+            (-2, 3),
+            (i64::MAX, u64::MAX - 1),
+            (i64::MIN, u64::MAX),
+        ];
+        for &(v, want) in cases64 {
+            assert_eq!(zigzag64(v), want, "zigzag64({v})");
+        }
+        let cases32: &[(i32, u64)] = &[
+            (0, 0),
+            (-1, 1),
+            (1, 2),
+            (i32::MAX, 0xffff_fffe),
+            (i32::MIN, 0xffff_ffff),
+        ];
+        for &(v, want) in cases32 {
+            assert_eq!(zigzag32(v), want, "zigzag32({v})");
+        }
+    }
+
+    #[test]
+    fn len_slot_patches_with_minimal_varint() {
+        // (guessed body length, real body length): exact, grow across 128, shrink.
+        for (guess, real) in [
+            (10usize, 10usize),
+            (10, 200),
+            (200, 10),
+            (100, 20_000),
+            (20_000, 1),
+        ] {
+            let mut buf = vec![0xaa];
+            let slot = LenSlot::reserve(&mut buf, guess);
+            let body: Vec<u8> = (0..real).map(|i| i as u8).collect();
+            buf.extend_from_slice(&body);
+            slot.patch(&mut buf);
+            let mut want = vec![0xaa];
+            put_varint(&mut want, real as u64);
+            want.extend_from_slice(&body);
+            assert_eq!(buf, want, "guess {guess} real {real}");
+        }
+    }
+}
