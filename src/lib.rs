@@ -5,5 +5,7 @@
 #![deny(clippy::undocumented_unsafe_blocks)]
 
 pub mod cli;
+pub mod http;
 pub mod record;
+pub mod sink;
 pub mod wal;
