@@ -366,8 +366,7 @@ fn framing(status: StatusCode, headers: &HeaderMap) -> Result<Framing, H1Error> 
             .filter_map(|v| v.to_str().ok())
             .flat_map(|v| v.split(','))
             .map(str::trim)
-            .filter(|c| !c.is_empty())
-            .last();
+            .rfind(|c| !c.is_empty());
         return Ok(match last {
             Some(c) if c.eq_ignore_ascii_case("chunked") => Framing::Chunked,
             _ => Framing::UntilEof,
@@ -494,6 +493,7 @@ mod tests {
             "y".repeat(5000)
         );
         #[rustfmt::skip]
+        #[allow(clippy::type_complexity)]
         let cases: Vec<(&str, Vec<&[u8]>, u16, &[u8], bool)> = vec![
             ("204", vec![b"HTTP/1.1 204 No Content\r\n\r\n"], 204, b"", true),
             ("split head", vec![b"HTTP/1.1 20", b"0 OK\r\nContent-Le", b"ngth: 2\r\n\r\nok"], 200, b"ok", true),

@@ -88,6 +88,9 @@ pub(crate) struct H2Conn {
     pub(crate) in_flight: Cell<usize>,
     state: Cell<H2State>,
     kill: Rc<KillSwitch>,
+    /// Set when the driver closed the connection on its own (PING timeout), so that the
+    /// streams' "broken pipe" errors can say why.
+    ping_timed_out: Cell<bool>,
 }
 
 impl H2Conn {
@@ -112,6 +115,7 @@ impl H2Conn {
             in_flight: Cell::new(0),
             state: Cell::new(H2State::Open),
             kill: Rc::new(KillSwitch::default()),
+            ping_timed_out: Cell::new(false),
         });
         let weak = Rc::downgrade(&handle);
         let kill = handle.kill.clone();
@@ -126,6 +130,8 @@ impl H2Conn {
             };
             if let Some(h) = Weak::upgrade(&weak) {
                 h.state.set(H2State::Closed);
+                h.ping_timed_out
+                    .set(matches!(exit, DriverExit::PingTimeout));
             }
             on_exit(id, exit);
         });
@@ -140,6 +146,11 @@ impl H2Conn {
     /// Streams this connection can carry now: our cap, and the server's SETTINGS.
     pub(crate) fn capacity(&self, cap: usize) -> usize {
         cap.min(self.send.current_max_send_streams())
+    }
+
+    /// Whether the connection was closed because a PING went unanswered.
+    pub(crate) fn ping_timed_out(&self) -> bool {
+        self.ping_timed_out.get()
     }
 
     /// Closes the connection now (its streams fail).

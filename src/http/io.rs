@@ -137,8 +137,5 @@ pub(crate) fn idle_connection_is_dead<R: AsyncRead + Unpin>(r: &mut R) -> bool {
     let mut probe = [0u8; 1];
     let mut read_buf = ReadBuf::new(&mut probe);
     let mut cx = Context::from_waker(Waker::noop());
-    match Pin::new(r).poll_read(&mut cx, &mut read_buf) {
-        Poll::Pending => false,
-        Poll::Ready(_) => true,
-    }
+    Pin::new(r).poll_read(&mut cx, &mut read_buf).is_ready()
 }

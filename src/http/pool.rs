@@ -340,6 +340,19 @@ impl Pool {
                                 source: error,
                             });
                         }
+                        Err(H2Failure::Failed { stage: at, .. }) if lease.conn.ping_timed_out() => {
+                            return Err(SendError::ConnectionLost {
+                                endpoint: endpoint.name.clone(),
+                                stage: at,
+                                source: std::io::Error::new(
+                                    std::io::ErrorKind::TimedOut,
+                                    format!(
+                                        "no HTTP/2 PING reply within {:?}; closed the connection",
+                                        inner.opts.h2_ping_timeout
+                                    ),
+                                ),
+                            });
+                        }
                         Err(H2Failure::Failed { stage: at, error }) => {
                             return Err(if error.is_io() {
                                 SendError::ConnectionLost {
@@ -545,10 +558,28 @@ impl Pool {
         let stream = connector
             .connect(tls.server_name.clone(), poll)
             .await
-            .map_err(|source| SendError::TlsHandshake {
-                endpoint: endpoint.name.clone(),
-                server_name: tls.server_name.to_str().into_owned(),
-                source,
+            .map_err(|source| {
+                // A server that knows ALPN but none of our protocols aborts the handshake.
+                let no_common_alpn = matches!(
+                    source
+                        .get_ref()
+                        .and_then(|e| e.downcast_ref::<rustls::Error>()),
+                    Some(rustls::Error::AlertReceived(
+                        rustls::AlertDescription::NoApplicationProtocol
+                    ))
+                );
+                if no_common_alpn && endpoint.protocol == Protocol::H2 {
+                    return SendError::AlpnNoH2 {
+                        endpoint: endpoint.name.clone(),
+                        negotiated: "none (the server refused h2 with no_application_protocol)"
+                            .to_string(),
+                    };
+                }
+                SendError::TlsHandshake {
+                    endpoint: endpoint.name.clone(),
+                    server_name: tls.server_name.to_str().into_owned(),
+                    source,
+                }
             })?;
         tracing::trace!(endpoint = %endpoint.name, conn = id, %addr, "TLS handshake done.");
         Ok(Stream::Tls(Box::new(stream)))

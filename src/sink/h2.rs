@@ -42,8 +42,11 @@ impl Control {
     }
 }
 
+/// What woke the connection task.
 enum Event {
-    Accept(Option<Result<(http::Request<RecvStream>, SendResponse<Bytes>), h2::Error>>),
+    Stream(Box<(http::Request<RecvStream>, SendResponse<Bytes>)>),
+    Failed(h2::Error),
+    Closed,
     Kill,
 }
 
@@ -78,11 +81,16 @@ pub(super) async fn serve<S: AsyncRead + AsyncWrite + Unpin + 'static>(
                 }
             }
             *control.waker.borrow_mut() = Some(cx.waker().clone());
-            connection.poll_accept(cx).map(Event::Accept)
+            connection.poll_accept(cx).map(|accepted| match accepted {
+                Some(Ok(stream)) => Event::Stream(Box::new(stream)),
+                Some(Err(error)) => Event::Failed(error),
+                None => Event::Closed,
+            })
         })
         .await;
         match event {
-            Event::Accept(Some(Ok((request, respond)))) => {
+            Event::Stream(stream) => {
+                let (request, respond) = *stream;
                 let ctx = ctx.clone();
                 let control = control.clone();
                 monoio::spawn(async move {
@@ -92,11 +100,11 @@ pub(super) async fn serve<S: AsyncRead + AsyncWrite + Unpin + 'static>(
                     }
                 });
             }
-            Event::Accept(Some(Err(error))) => {
+            Event::Failed(error) => {
                 tracing::debug!(conn = conn.id, %error, "Sink HTTP/2 connection error.");
                 return;
             }
-            Event::Accept(None) => return,
+            Event::Closed => return,
             Event::Kill => {
                 set_linger_zero(conn.fd);
                 return;
