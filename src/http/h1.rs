@@ -553,6 +553,49 @@ mod tests {
         }
     }
 
+    proptest::proptest! {
+        /// However the bytes are split into reads and however the body is chunked, the
+        /// parsed response is the same.
+        #[test]
+        fn framing_round_trip(
+            body in proptest::collection::vec(proptest::num::u8::ANY, 0..3000),
+            chunk_sizes in proptest::collection::vec(1usize..700, 1..8),
+            read_sizes in proptest::collection::vec(1usize..500, 1..8),
+            chunked in proptest::bool::ANY,
+        ) {
+            let mut wire = b"HTTP/1.1 400 Bad Request\r\n".to_vec();
+            if chunked {
+                wire.extend_from_slice(b"Transfer-Encoding: chunked\r\n\r\n");
+                let mut rest = &body[..];
+                let mut sizes = chunk_sizes.iter().cycle();
+                while !rest.is_empty() {
+                    let n = (*sizes.next().unwrap()).min(rest.len());
+                    wire.extend_from_slice(format!("{n:x}\r\n").as_bytes());
+                    wire.extend_from_slice(&rest[..n]);
+                    wire.extend_from_slice(b"\r\n");
+                    rest = &rest[n..];
+                }
+                wire.extend_from_slice(b"0\r\n\r\n");
+            } else {
+                wire.extend_from_slice(format!("Content-Length: {}\r\n\r\n", body.len()).as_bytes());
+                wire.extend_from_slice(&body);
+            }
+            let mut reads: Vec<&[u8]> = Vec::new();
+            let mut rest = &wire[..];
+            let mut sizes = read_sizes.iter().cycle();
+            while !rest.is_empty() {
+                let n = (*sizes.next().unwrap()).min(rest.len());
+                reads.push(&rest[..n]);
+                rest = &rest[n..];
+            }
+            let (r, _) = run(&reads, false);
+            let out = r.unwrap();
+            proptest::prop_assert_eq!(out.response.status.as_u16(), 400);
+            proptest::prop_assert_eq!(&out.response.body_prefix[..], &body[..body.len().min(MAX_ERROR_BODY)]);
+            proptest::prop_assert!(out.reusable);
+        }
+    }
+
     #[test]
     fn early_response_after_failed_write_is_returned() {
         let (r, _) = run(

@@ -413,7 +413,15 @@ impl Pool {
                 }
             }
             if can_connect {
-                return self.connect(stage).await;
+                let result = self.connect(stage).await;
+                if result.is_err() && mode == Mode::H2 {
+                    // We were only opening a connection to spread load; one that works
+                    // and has room is better than an error.
+                    if let Some(conn) = inner.least_loaded_h2() {
+                        return Ok(Lease::H2(H2Lease::new(self.inner.clone(), conn)));
+                    }
+                }
+                return result;
             }
             stage.set(Stage::AcquiringConnection);
             inner.changed.listen().await;
