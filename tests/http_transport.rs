@@ -42,7 +42,7 @@ async fn headers_are_exactly_right_on_every_transport() {
             ..Default::default()
         });
         let pool = pool(&cfg, test_options());
-        let raw = raw_payload(50_000);
+        let raw = noise(150_000);
         let body = compress(&raw);
         for (format, attempt) in [(WireFormat::Rw1, 0), (WireFormat::Rw2, 3)] {
             let resp = pool

@@ -24,6 +24,20 @@ pub fn raw_payload(n: usize) -> Vec<u8> {
     (0..n).map(|i| (i % 251) as u8 ^ (i / 251) as u8).collect()
 }
 
+/// `n` pseudo-random bytes: they stay about `n` bytes long after snappy, so bodies of
+/// realistic compressed size (and above the 64 KiB HTTP/2 initial window) are easy to make.
+pub fn noise(n: usize) -> Vec<u8> {
+    let mut x: u64 = 0x2545_F491_4F6C_DD1D;
+    (0..n)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect()
+}
+
 /// Snappy block-compressed `raw`.
 pub fn compress(raw: &[u8]) -> Bytes {
     Bytes::from(
