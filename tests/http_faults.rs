@@ -316,3 +316,34 @@ async fn closed_pool_fails_fast_and_is_not_retryable() {
     assert!(!err.is_retryable());
     assert_eq!(pool.stats().open_connections, 0);
 }
+
+#[monoio::test(timer_enabled = true)]
+async fn dropped_request_future_releases_its_slot() {
+    for (transport, protocol) in TRANSPORTS {
+        let sink = sink(transport);
+        let (mut cfg, _dir) = config_for(&sink, protocol, "cancel");
+        cfg.remote_timeout = Duration::from_secs(2);
+        let opts = PoolOptions {
+            h1_max_connections: 1,
+            h2_max_connections: 1,
+            h2_max_concurrent_streams: 1,
+            ..test_options()
+        };
+        let pool = pool(&cfg, opts);
+        sink.push_reply(Reply::Hang);
+        // The caller gives up (shutdown, reshard) long before remote_timeout.
+        let cancelled = monoio::time::timeout(
+            Duration::from_millis(200),
+            pool.send(&request(body(), WireFormat::Rw1, 0)),
+        )
+        .await;
+        assert!(cancelled.is_err(), "{transport:?}");
+        assert_eq!(pool.stats().in_flight, 0, "{transport:?}");
+        // With one slot in total, this only works if the dropped request gave it back.
+        let r = pool.send(&request(body(), WireFormat::Rw1, 0)).await;
+        assert_eq!(
+            r.unwrap_or_else(|e| panic!("{transport:?}: {e}")).status,
+            204
+        );
+    }
+}

@@ -248,7 +248,8 @@ impl EndpointConfig {
                     endpoint: endpoint.to_string(),
                 });
             }
-            if RESERVED_HEADERS.contains(&lower.as_str()) {
+            // Retry-Attempt is not in Prometheus's list, but ringwrite sets it per attempt.
+            if RESERVED_HEADERS.contains(&lower.as_str()) || lower == "retry-attempt" {
                 return Err(ConfigError::ReservedHeader {
                     endpoint: endpoint.to_string(),
                     header: name.clone(),
@@ -509,9 +510,16 @@ mod tests {
                 Some("reserved header \"Content-Type\""),
             ),
             (
-                "retry-attempt is ours? no: user-agent reserved",
+                "user-agent reserved",
                 with(|c| {
                     c.headers.insert("user-agent".into(), "x".into());
+                }),
+                Some("reserved header"),
+            ),
+            (
+                "retry-attempt is set per attempt",
+                with(|c| {
+                    c.headers.insert("Retry-Attempt".into(), "1".into());
                 }),
                 Some("reserved header"),
             ),

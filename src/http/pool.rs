@@ -238,9 +238,9 @@ impl Pool {
         let inner = &self.inner;
         let timeout = inner.endpoint.remote_timeout;
         let stage = Cell::new(Stage::AcquiringConnection);
-        inner.in_flight.set(inner.in_flight.get() + 1);
+        let in_flight = InFlight::new(inner);
         let result = monoio::time::timeout(timeout, self.send_inner(req, &stage)).await;
-        inner.in_flight.set(inner.in_flight.get() - 1);
+        drop(in_flight);
         let result = result.unwrap_or_else(|_elapsed| {
             inner.bump(|s| s.timeouts += 1);
             Err(SendError::Timeout {
@@ -693,6 +693,24 @@ impl Drop for H2Lease {
     fn drop(&mut self) {
         self.conn.in_flight.set(self.conn.in_flight.get() - 1);
         self.pool.changed.notify_all();
+    }
+}
+
+/// Counts a request in [`Pool::send`], also when the caller drops the future.
+struct InFlight<'a> {
+    pool: &'a Inner,
+}
+
+impl<'a> InFlight<'a> {
+    fn new(pool: &'a Inner) -> Self {
+        pool.in_flight.set(pool.in_flight.get() + 1);
+        Self { pool }
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.pool.in_flight.set(self.pool.in_flight.get() - 1);
     }
 }
 
