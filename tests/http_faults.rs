@@ -109,7 +109,7 @@ async fn silent_receiver_times_out_without_wedging_other_requests() {
     for (transport, protocol) in TRANSPORTS {
         let sink = sink(transport);
         let (mut cfg, _dir) = config_for(&sink, protocol, "silent");
-        cfg.remote_timeout = Duration::from_millis(700);
+        cfg.remote_timeout = Duration::from_millis(1500);
         let pool = pool(&cfg, test_options());
         sink.push_reply(Reply::Hang);
         let start = Instant::now();
@@ -123,8 +123,9 @@ async fn silent_receiver_times_out_without_wedging_other_requests() {
             let t = Instant::now();
             let r = pool.send(&request(body(), WireFormat::Rw1, 0)).await;
             assert_eq!(r.unwrap().status, 204, "{transport:?}");
+            // Well below remote_timeout: not queued behind the silent request.
             assert!(
-                t.elapsed() < Duration::from_millis(500),
+                t.elapsed() < Duration::from_millis(1000),
                 "{transport:?}: {:?}",
                 t.elapsed()
             );
@@ -143,8 +144,8 @@ async fn silent_receiver_times_out_without_wedging_other_requests() {
         );
         assert!(err.is_retryable());
         assert!(err.to_string().contains("silent") && err.to_string().contains("timed out"));
-        assert!(elapsed >= Duration::from_millis(650), "{elapsed:?}");
-        assert!(elapsed < Duration::from_secs(3), "{elapsed:?}");
+        assert!(elapsed >= Duration::from_millis(1450), "{elapsed:?}");
+        assert!(elapsed < Duration::from_secs(5), "{elapsed:?}");
         assert_eq!(pool.stats().timeouts, 1);
         // Still usable afterwards.
         assert_eq!(
