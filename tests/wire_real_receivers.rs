@@ -17,8 +17,7 @@ use ringwrite::http::{
     SentCounts, WireFormat,
 };
 use ringwrite::record::{
-    FloatHistogram, Histogram, Record, RefSample, ResetHint, Span, NORMAL_NAN_BITS,
-    STALE_NAN_BITS,
+    FloatHistogram, Histogram, Record, RefSample, ResetHint, Span, NORMAL_NAN_BITS, STALE_NAN_BITS,
 };
 use ringwrite::wal::tail::{Event, TailOptions, Tailer};
 use std::collections::{BTreeMap, HashMap};
@@ -43,10 +42,45 @@ fn now_ms() -> i64 {
         .as_millis() as i64
 }
 
-fn data(metric: &str, base: i64) -> Data {
+/// Every value class Prometheus can store, bit for bit.
+const ALL_VALUES: [f64; 12] = [
+    0.0,
+    1.0,
+    -0.0,
+    0.30000000000000004,
+    1e21,
+    5e-324,
+    -42.5,
+    f64::MAX,
+    f64::INFINITY,
+    f64::NEG_INFINITY,
+    f64::from_bits(NORMAL_NAN_BITS),
+    f64::from_bits(STALE_NAN_BITS),
+];
+
+/// What VictoriaMetrics can store exactly: it keeps values as decimals with a shared
+/// exponent per block (so 1e308 next to 1 loses the 1, subnormals become 0), drops
+/// ordinary NaN, and keeps staleness markers (exported as `null`).
+const VM_VALUES: [f64; 9] = [
+    0.0,
+    1.0,
+    0.25,
+    -42.5,
+    123456.789,
+    1e9,
+    f64::INFINITY,
+    f64::NEG_INFINITY,
+    f64::from_bits(STALE_NAN_BITS),
+];
+
+fn data(metric: &str, base: i64, values: &[f64]) -> Data {
     let series: Vec<LabelSet> = [
         vec![("instance", "a:1"), ("job", "wire")],
-        vec![("instance", "b:2"), ("job", "wire"), ("path", "/ünïcödé \"q\" \\ ☃")],
+        vec![
+            ("instance", "b:2"),
+            ("job", "wire"),
+            ("path", "/ünïcödé \"q\" \\ ☃"),
+        ],
         vec![("instance", "c:3"), ("job", "wire"), ("le", "+Inf")],
     ]
     .iter()
@@ -57,20 +91,6 @@ fn data(metric: &str, base: i64) -> Data {
         l
     })
     .collect();
-    let values = [
-        0.0,
-        1.0,
-        -0.0,
-        0.1 + 0.2,
-        1e21,
-        5e-324,
-        -42.5,
-        f64::MAX,
-        f64::INFINITY,
-        f64::NEG_INFINITY,
-        f64::from_bits(NORMAL_NAN_BITS),
-        f64::from_bits(STALE_NAN_BITS),
-    ];
     let mut samples = Vec::new();
     for (i, v) in values.iter().enumerate() {
         for s in 0..series.len() {
@@ -101,8 +121,20 @@ fn hist() -> Histogram {
         zero_count: 3,
         count: 10,
         sum: 17.25,
-        positive_spans: vec![Span { offset: -1, length: 2 }, Span { offset: 2, length: 1 }],
-        negative_spans: vec![Span { offset: 0, length: 1 }],
+        positive_spans: vec![
+            Span {
+                offset: -1,
+                length: 2,
+            },
+            Span {
+                offset: 2,
+                length: 1,
+            },
+        ],
+        negative_spans: vec![Span {
+            offset: 0,
+            length: 1,
+        }],
         positive_deltas: vec![2, 1, -1],
         negative_deltas: vec![1],
         custom_values: vec![],
@@ -117,7 +149,10 @@ fn fhist() -> FloatHistogram {
         zero_count: 1.5,
         count: 6.5,
         sum: -3.0,
-        positive_spans: vec![Span { offset: 1, length: 2 }],
+        positive_spans: vec![Span {
+            offset: 1,
+            length: 2,
+        }],
         negative_spans: vec![],
         positive_counts: vec![2.0, 3.0],
         negative_counts: vec![],
@@ -160,7 +195,15 @@ fn rw1_body(d: &Data, with_native: bool) -> (bytes::Bytes, WireFormat, SentCount
     let mut enc = Rw1Encoder::new();
     let mut req = enc.begin();
     for (s, t, v) in &d.samples {
-        req.push_sample(&es[*s], &RefSample { sref: *s as u64, t: *t, st: 0, v: *v });
+        req.push_sample(
+            &es[*s],
+            &RefSample {
+                sref: *s as u64,
+                t: *t,
+                st: 0,
+                v: *v,
+            },
+        );
     }
     let mut counts = SentCounts {
         samples: d.samples.len() as u64,
@@ -188,7 +231,15 @@ fn rw2_body(d: &Data) -> (bytes::Bytes, WireFormat, SentCounts) {
     let mut enc = Rw2Encoder::new();
     let mut req = enc.begin(&interner);
     for (s, t, v) in &d.samples {
-        req.push_sample(&es[*s], &RefSample { sref: *s as u64, t: *t, st: 0, v: *v });
+        req.push_sample(
+            &es[*s],
+            &RefSample {
+                sref: *s as u64,
+                t: *t,
+                st: 0,
+                v: *v,
+            },
+        );
     }
     let body = req.finish().expect("encode");
     let mut c = Compressor::new(ringwrite::encode::Compression::Snappy);
@@ -205,20 +256,33 @@ fn rw2_body(d: &Data) -> (bytes::Bytes, WireFormat, SentCounts) {
 fn expected(d: &Data) -> BTreeMap<LabelSet, Vec<(i64, u64)>> {
     let mut m: BTreeMap<LabelSet, Vec<(i64, u64)>> = BTreeMap::new();
     for (s, t, v) in &d.samples {
-        m.entry(d.series[*s].clone()).or_default().push((*t, v.to_bits()));
+        m.entry(d.series[*s].clone())
+            .or_default()
+            .push((*t, v.to_bits()));
     }
     m
 }
 
 fn assert_sent(outcomes: &[BatchOutcome]) {
     for o in outcomes {
-        assert!(matches!(o, BatchOutcome::Sent { .. }), "not delivered: {o:?}");
+        assert!(
+            matches!(o, BatchOutcome::Sent { .. }),
+            "not delivered: {o:?}"
+        );
     }
 }
 
+/// Floats per label set (exact bits), integer and float histograms, exemplar count.
+type ReceiverWal = (
+    BTreeMap<LabelSet, Vec<(i64, u64)>>,
+    Vec<(i64, Histogram)>,
+    Vec<(i64, FloatHistogram)>,
+    usize,
+);
+
 /// Reads a receiving Prometheus's WAL with ringwrite's reader: floats per label set
 /// (exact bits), histogram count, exemplar count.
-fn read_wal(dir: &Path, metric: &str) -> (BTreeMap<LabelSet, Vec<(i64, u64)>>, Vec<(i64, Histogram)>, Vec<(i64, FloatHistogram)>, usize) {
+fn read_wal(dir: &Path, metric: &str) -> ReceiverWal {
     let mut t = Tailer::open(&dir.join("wal"), TailOptions::default()).expect("open receiver WAL");
     let mut labels: HashMap<u64, LabelSet> = HashMap::new();
     let mut floats: BTreeMap<LabelSet, Vec<(i64, u64)>> = BTreeMap::new();
@@ -233,7 +297,10 @@ fn read_wal(dir: &Path, metric: &str) -> (BTreeMap<LabelSet, Vec<(i64, u64)>>, V
                             sref,
                             l.iter()
                                 .map(|(n, v)| {
-                                    (String::from_utf8(n.to_vec()).unwrap(), String::from_utf8(v.to_vec()).unwrap())
+                                    (
+                                        String::from_utf8(n.to_vec()).unwrap(),
+                                        String::from_utf8(v.to_vec()).unwrap(),
+                                    )
                                 })
                                 .collect(),
                         );
@@ -244,7 +311,10 @@ fn read_wal(dir: &Path, metric: &str) -> (BTreeMap<LabelSet, Vec<(i64, u64)>>, V
                         let s = s.unwrap();
                         let l = &labels[&s.sref];
                         if l.iter().any(|(n, v)| n == "__name__" && v == metric) {
-                            floats.entry(l.clone()).or_default().push((s.t, s.v.to_bits()));
+                            floats
+                                .entry(l.clone())
+                                .or_default()
+                                .push((s.t, s.v.to_bits()));
                         }
                     }
                 }
@@ -306,17 +376,13 @@ fn parse_matrix(body: &str) -> BTreeMap<LabelSet, Vec<(i64, String)>> {
     out
 }
 
-/// Go's `strconv.FormatFloat(v, 'f', -1, 64)` as Prometheus's JSON renders sample values.
-fn go_json_value(bits: u64) -> String {
-    let v = f64::from_bits(bits);
-    if v.is_nan() {
-        "NaN".into()
-    } else if v == f64::INFINITY {
-        "+Inf".into()
-    } else if v == f64::NEG_INFINITY {
-        "-Inf".into()
-    } else {
-        format!("{v}")
+/// A sample value as Prometheus's JSON API writes it.
+fn parse_prom_value(s: &str) -> f64 {
+    match s {
+        "NaN" => f64::from_bits(NORMAL_NAN_BITS),
+        "+Inf" => f64::INFINITY,
+        "-Inf" => f64::NEG_INFINITY,
+        s => s.parse().unwrap_or_else(|_| panic!("bad value {s:?}")),
     }
 }
 
@@ -336,8 +402,8 @@ fn prometheus_242_stores_exactly_what_was_sent() {
     );
     let url = format!("http://127.0.0.1:{}/api/v1/write", prom.port);
     let base = now_ms() - 60_000;
-    let d1 = data("ringwrite_wire_rw1", base);
-    let d2 = data("ringwrite_wire_rw2", base);
+    let d1 = data("ringwrite_wire_rw1", base, &ALL_VALUES);
+    let d2 = data("ringwrite_wire_rw2", base, &ALL_VALUES);
     let outcomes = send_all(&url, vec![rw1_body(&d1, true)]);
     assert_sent(&outcomes);
     // RW 2.0 to a 1.x receiver: a 2xx without Written headers -> fall back to RW 1.0.
@@ -353,13 +419,24 @@ fn prometheus_242_stores_exactly_what_was_sent() {
     for d in [&d1, &d2] {
         let metric = &d.series[0][0].1;
         let got = prom_query(prom.port, metric);
-        let want: BTreeMap<LabelSet, Vec<(i64, String)>> = expected(d)
+        // Prometheus prints the shortest round-trip decimal, so parsing it gives the
+        // exact bits back (NaN compared as the Go NaN Prometheus renders).
+        let got: BTreeMap<LabelSet, Vec<(i64, u64)>> = got
+            .into_iter()
+            .map(|(l, v)| {
+                let vals = v
+                    .into_iter()
+                    .map(|(t, s)| (t, parse_prom_value(&s).to_bits()))
+                    .collect();
+                (l, vals)
+            })
+            .collect();
+        let want: BTreeMap<LabelSet, Vec<(i64, u64)>> = expected(d)
             .into_iter()
             .map(|(l, v)| {
                 let vals = v
                     .into_iter()
                     .filter(|(_, bits)| *bits != STALE_NAN_BITS)
-                    .map(|(t, bits)| (t, go_json_value(bits)))
                     .collect();
                 (l, vals)
             })
@@ -390,7 +467,10 @@ fn victoriametrics_stores_exactly_what_was_sent() {
     let _vm = ChildGuard::spawn(
         "victoria-metrics",
         Command::new(bin)
-            .arg(format!("-storageDataPath={}", dir.path().join("vm").display()))
+            .arg(format!(
+                "-storageDataPath={}",
+                dir.path().join("vm").display()
+            ))
             .arg(format!("-httpListenAddr=127.0.0.1:{port}"))
             .arg("-retentionPeriod=10y")
             .arg("-search.latencyOffset=0s")
@@ -405,14 +485,15 @@ fn victoriametrics_stores_exactly_what_was_sent() {
     }
     let url = format!("http://127.0.0.1:{port}/api/v1/write");
     let base = now_ms() - 60_000;
-    let d = data("ringwrite_wire_vm", base);
+    let d = data("ringwrite_wire_vm", base, &VM_VALUES);
     assert_sent(&send_all(&url, vec![rw1_body(&d, false)]));
     let _ = http_get(port, "/internal/force_flush");
     // Export returns raw samples as JSON lines: {"metric":{..},"values":[..],"timestamps":[..]}.
     let mut got = BTreeMap::new();
     let deadline = Instant::now() + Duration::from_secs(20);
     while Instant::now() < deadline {
-        let (status, body) = http_get(port, "/api/v1/export?match%5B%5D=ringwrite_wire_vm").unwrap();
+        let (status, body) =
+            http_get(port, "/api/v1/export?match%5B%5D=ringwrite_wire_vm").unwrap();
         assert_eq!(status, 200, "{body}");
         got = BTreeMap::new();
         for line in body.lines().filter(|l| !l.trim().is_empty()) {
@@ -424,7 +505,12 @@ fn victoriametrics_stores_exactly_what_was_sent() {
                 .map(|(k, v)| (k.clone(), v.string()))
                 .collect();
             l.sort();
-            let ts: Vec<i64> = v.get("timestamps").array().iter().map(|t| t.number() as i64).collect();
+            let ts: Vec<i64> = v
+                .get("timestamps")
+                .array()
+                .iter()
+                .map(|t| t.number() as i64)
+                .collect();
             let vals: Vec<String> = v.get("values").array().iter().map(|x| x.raw()).collect();
             got.insert(l, ts.into_iter().zip(vals).collect::<Vec<_>>());
         }
@@ -434,8 +520,8 @@ fn victoriametrics_stores_exactly_what_was_sent() {
         std::thread::sleep(Duration::from_millis(250));
         let _ = http_get(port, "/internal/force_flush");
     }
-    // VictoriaMetrics keeps values as decimals: compare numerically; NaN as NaN. Its
-    // export leaves staleness markers out.
+    // Exact: every timestamp, every value (decimal text parses to the bits sent), and
+    // the staleness marker kept (exported as `null`).
     let want = expected(&d);
     assert_eq!(
         got.keys().collect::<Vec<_>>(),
@@ -443,29 +529,22 @@ fn victoriametrics_stores_exactly_what_was_sent() {
         "series labels"
     );
     for (l, w) in &want {
-        let g = &got[l];
-        let w: Vec<&(i64, u64)> = w.iter().filter(|(_, b)| *b != STALE_NAN_BITS).collect();
-        assert_eq!(g.len(), w.len(), "{l:?}: {g:?}");
-        for ((gt, gv), (wt, wb)) in g.iter().zip(w) {
-            assert_eq!(gt, wt, "{l:?}");
-            let wv = f64::from_bits(*wb);
-            let gvf: f64 = match gv.as_str() {
-                "Inf" | "+Inf" => f64::INFINITY,
-                "-Inf" => f64::NEG_INFINITY,
-                s => s.trim_matches('"').parse().unwrap_or(f64::NAN),
-            };
-            if wv.is_nan() {
-                assert!(gvf.is_nan(), "{l:?} @{wt}: want NaN, got {gv}");
-            } else if wv.abs() < 1e-300 && wv != 0.0 {
-                // VictoriaMetrics' decimal storage flushes subnormals to 0.
-                assert!(gvf.abs() < 1e-300, "{l:?} @{wt}: {gv}");
-            } else {
-                assert!(
-                    gvf == wv || ((gvf - wv) / wv).abs() < 1e-12,
-                    "{l:?} @{wt}: want {wv}, got {gv}"
-                );
-            }
-        }
+        let g: Vec<(i64, u64)> = got[l]
+            .iter()
+            .map(|(t, v)| {
+                let bits = match v.as_str() {
+                    "null" => STALE_NAN_BITS,
+                    "Inf" | "+Inf" => f64::INFINITY.to_bits(),
+                    "-Inf" => f64::NEG_INFINITY.to_bits(),
+                    s => s
+                        .parse::<f64>()
+                        .unwrap_or_else(|_| panic!("{l:?}: value {s:?}"))
+                        .to_bits(),
+                };
+                (*t, bits)
+            })
+            .collect();
+        assert_eq!(&g, w, "{l:?}");
     }
 }
 
@@ -484,7 +563,11 @@ mod serde_json_lite {
     impl Value {
         pub fn get(&self, k: &str) -> &Value {
             match self {
-                Value::Obj(m) => m.iter().find(|(n, _)| n == k).map(|(_, v)| v).unwrap_or(&Value::Null),
+                Value::Obj(m) => m
+                    .iter()
+                    .find(|(n, _)| n == k)
+                    .map(|(_, v)| v)
+                    .unwrap_or(&Value::Null),
                 _ => &Value::Null,
             }
         }
@@ -528,8 +611,7 @@ mod serde_json_lite {
     pub fn parse(s: &str) -> Value {
         let b = s.as_bytes();
         let mut i = 0;
-        let v = value(b, &mut i);
-        v
+        value(b, &mut i)
     }
 
     fn ws(b: &[u8], i: &mut usize) {
@@ -631,7 +713,10 @@ mod serde_json_lite {
             }
             _ => {
                 let start = *i;
-                while *i < b.len() && !matches!(b[*i], b',' | b']' | b'}') && !b[*i].is_ascii_whitespace() {
+                while *i < b.len()
+                    && !matches!(b[*i], b',' | b']' | b'}')
+                    && !b[*i].is_ascii_whitespace()
+                {
                     *i += 1;
                 }
                 let s = std::str::from_utf8(&b[start..*i]).unwrap().to_string();
