@@ -47,4 +47,4 @@ pub use response::{
     classify, retry_after, Disposition, DropReason, FallbackCause, Response, SentCounts,
     WrittenStats, MAX_ERROR_BODY,
 };
-pub use retry::{send_with_retry, BatchOutcome, RetryPolicy};
+pub use retry::{send_with_retry, send_with_retry_observed, BatchOutcome, RetryPolicy};

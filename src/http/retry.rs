@@ -80,6 +80,19 @@ pub async fn send_with_retry(
     counts: SentCounts,
     policy: &RetryPolicy,
 ) -> BatchOutcome {
+    send_with_retry_observed(pool, body, format, counts, policy, &mut |_| {}).await
+}
+
+/// [`send_with_retry`], calling `on_retry(sleep)` before each backoff sleep (the queue
+/// uses it to count retries and to pause resharding, FORMATS.md §3.4).
+pub async fn send_with_retry_observed(
+    pool: &Pool,
+    body: Bytes,
+    format: WireFormat,
+    counts: SentCounts,
+    policy: &RetryPolicy,
+    on_retry: &mut dyn FnMut(std::time::Duration),
+) -> BatchOutcome {
     let endpoint = pool.endpoint().clone();
     let name = endpoint.name();
     let mut backoff = Backoff::new(policy.min_backoff, policy.max_backoff);
@@ -156,6 +169,7 @@ pub async fn send_with_retry(
             };
         }
         let sleep = backoff.next_delay(after);
+        on_retry(sleep);
         if let Some(suppressed) = pool.limiter_retry().allow(Instant::now()) {
             tracing::warn!(
                 endpoint = name,

@@ -1,0 +1,93 @@
+//! Shards (FORMATS.md §5.2): bounded queues between the WAL reader and the senders.
+//! `shard = series ref mod N`, so each series stays in order; each shard has one request in
+//! flight and retries it until it is accepted or dropped, so order holds through retries;
+//! a full queue makes the reader wait (backpressure), never a drop.
+//!
+//! The reader side ([`Router`]) runs on the endpoint's WAL thread; each shard
+//! ([`run_shard`]) is a task on one of the pinned core loops.
+
+mod batch;
+mod router;
+mod shard;
+
+pub use batch::{encode_batch, Encoders};
+pub use router::{Router, ShardHandle};
+pub use shard::{run_shard, ShardSettings};
+
+use crate::encode::EncodedSeries;
+use crate::record::{FloatHistogram, Histogram};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::Arc;
+
+/// One queued entry: its series and what to send.
+#[derive(Debug, Clone)]
+pub struct Item {
+    pub series: Arc<EncodedSeries>,
+    pub t: i64,
+    pub kind: ItemKind,
+}
+
+#[derive(Debug, Clone)]
+pub enum ItemKind {
+    Sample { v: f64, st: i64 },
+    Histogram { st: i64, h: Box<Histogram> },
+    FloatHistogram { st: i64, h: Box<FloatHistogram> },
+    Exemplar { v: f64, labels: Box<[(Box<[u8]>, Box<[u8]>)]> },
+}
+
+impl Item {
+    /// Whether this item counts as a sample (float or histogram) for batch sizes.
+    pub fn is_exemplar(&self) -> bool {
+        matches!(self.kind, ItemKind::Exemplar { .. })
+    }
+}
+
+/// Messages from the reader to a shard.
+pub enum ShardMsg {
+    Items(Vec<Item>),
+    /// Send everything queued, then stop and answer on the channel.
+    Stop(flume::Sender<()>),
+}
+
+/// Counters the resharding controller and the metrics read (FORMATS.md §5.4–5.5), shared
+/// by all shards of one endpoint.
+#[derive(Debug, Default)]
+pub struct QueueStats {
+    /// Items whose send finished (sent or dropped by the receiver).
+    pub data_out: AtomicU64,
+    /// Items dropped before sending (unknown series, too old, unsupported).
+    pub data_dropped: AtomicU64,
+    /// Nanoseconds spent sending, retries and backoff included.
+    pub data_out_duration_nanos: AtomicU64,
+    /// Highest sample timestamp (ms) in a finished batch.
+    pub highest_sent_ms: AtomicI64,
+    /// Wall clock (ms since the epoch) of the last finished send.
+    pub last_send_ms: AtomicI64,
+    /// Items currently queued or in flight.
+    pub pending: AtomicI64,
+    /// Samples (float + histogram) acknowledged by the receiver.
+    pub samples_acked: AtomicU64,
+    /// Samples lost to non-recoverable errors or a hard stop.
+    pub samples_failed: AtomicU64,
+    /// Exemplars acknowledged.
+    pub exemplars_acked: AtomicU64,
+    /// Retries (one per backoff sleep).
+    pub retries: AtomicU64,
+}
+
+impl QueueStats {
+    pub fn new() -> Arc<QueueStats> {
+        Arc::new(QueueStats::default())
+    }
+
+    pub(crate) fn note_sent_timestamp(&self, t_ms: i64) {
+        self.highest_sent_ms.fetch_max(t_ms, Ordering::Relaxed);
+    }
+}
+
+/// Milliseconds since the Unix epoch.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}

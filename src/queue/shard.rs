@@ -1,0 +1,199 @@
+//! One shard: collects items into batches (closed at `max_samples_per_send` or after
+//! `batch_send_deadline`), encodes, sends with retries, one request at a time.
+
+use super::batch::{encode_batch, Encoders};
+use super::{now_ms, Item, QueueStats, ShardMsg};
+use crate::encode::SymbolInterner;
+use crate::http::{send_with_retry_observed, BatchOutcome, Pool, RetryPolicy, WireFormat};
+use crate::reshard::ReshardPause;
+use std::rc::Rc;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+/// Per-endpoint settings a shard needs.
+#[derive(Clone, Debug)]
+pub struct ShardSettings {
+    pub max_samples_per_send: usize,
+    pub batch_send_deadline: Duration,
+    pub retry: RetryPolicy,
+    /// The configured protocol; the endpoint may have fallen back to RW 1.0.
+    pub format: WireFormat,
+}
+
+/// Everything a shard task owns or shares.
+pub struct ShardContext {
+    pub id: usize,
+    pub rx: flume::Receiver<ShardMsg>,
+    pub pool: Rc<Pool>,
+    pub settings: ShardSettings,
+    pub stats: Arc<QueueStats>,
+    pub interner: Arc<RwLock<SymbolInterner>>,
+    pub pause: Arc<ReshardPause>,
+    pub metrics: Option<Arc<dyn SendObserver>>,
+}
+
+/// Hooks for metrics: called after every finished batch.
+pub trait SendObserver: Send + Sync {
+    /// `outcome` of a batch of `items` that took `elapsed`.
+    fn batch_done(&self, outcome: &BatchOutcome, counts: &crate::http::SentCounts, bytes: usize, elapsed: Duration);
+    fn retried(&self, counts: &crate::http::SentCounts);
+    fn unsupported(&self, n: u64);
+}
+
+/// The shard loop. Returns when told to stop (after sending what it holds) or when the
+/// reader side is gone.
+pub async fn run_shard(ctx: ShardContext) {
+    let mut enc = Encoders::default();
+    let mut batch: Vec<Item> = Vec::with_capacity(ctx.settings.max_samples_per_send);
+    let mut deadline: Option<Instant> = None;
+    let max = ctx.settings.max_samples_per_send.max(1);
+    let mut stop: Option<flume::Sender<()>> = None;
+    // Items received beyond a full batch wait here, in order.
+    let mut backlog: std::collections::VecDeque<Item> = std::collections::VecDeque::new();
+    loop {
+        while batch.len() < max {
+            match backlog.pop_front() {
+                Some(it) => batch.push(it),
+                None => break,
+            }
+        }
+        if batch.len() >= max || (stop.is_some() && !batch.is_empty()) {
+            send_batch(&ctx, &mut enc, &mut batch).await;
+            deadline = None;
+            continue;
+        }
+        if let Some(tx) = stop.take() {
+            if backlog.is_empty() {
+                let _ = tx.send(());
+                return;
+            }
+            stop = Some(tx);
+            continue;
+        }
+        let msg = match deadline {
+            None => ctx.rx.recv_async().await,
+            Some(d) => {
+                let now = Instant::now();
+                if now >= d {
+                    send_batch(&ctx, &mut enc, &mut batch).await;
+                    deadline = None;
+                    continue;
+                }
+                match monoio::time::timeout(d - now, ctx.rx.recv_async()).await {
+                    Ok(m) => m,
+                    Err(_) => {
+                        send_batch(&ctx, &mut enc, &mut batch).await;
+                        deadline = None;
+                        continue;
+                    }
+                }
+            }
+        };
+        match msg {
+            Ok(ShardMsg::Items(items)) => {
+                if deadline.is_none() && !items.is_empty() {
+                    deadline = Some(Instant::now() + ctx.settings.batch_send_deadline);
+                }
+                backlog.extend(items);
+            }
+            Ok(ShardMsg::Stop(tx)) => stop = Some(tx),
+            Err(_) => {
+                // The reader is gone: send what is left, then end.
+                backlog.extend(batch.drain(..));
+                while !backlog.is_empty() {
+                    batch.extend(backlog.drain(..max.min(backlog.len())));
+                    send_batch(&ctx, &mut enc, &mut batch).await;
+                }
+                return;
+            }
+        }
+    }
+}
+
+/// Encodes and sends `batch` until it is accepted or dropped, then clears it.
+async fn send_batch(ctx: &ShardContext, enc: &mut Encoders, batch: &mut Vec<Item>) {
+    if batch.is_empty() {
+        return;
+    }
+    let start = Instant::now();
+    let mut format = ctx.pool.endpoint().wire_format(ctx.settings.format);
+    let n = batch.len() as i64;
+    loop {
+        let (body, encoded) = match encode_batch(enc, batch, format, &ctx.interner) {
+            Ok(x) => x,
+            Err(error) => {
+                tracing::error!(endpoint = ctx.pool.endpoint().name(), shard = ctx.id, %error,
+                    "Cannot encode a batch; dropping it.");
+                ctx.stats
+                    .data_dropped
+                    .fetch_add(batch.len() as u64, Ordering::Relaxed);
+                ctx.stats
+                    .samples_failed
+                    .fetch_add(batch.len() as u64, Ordering::Relaxed);
+                break;
+            }
+        };
+        if encoded.unsupported > 0 {
+            ctx.stats
+                .data_dropped
+                .fetch_add(encoded.unsupported, Ordering::Relaxed);
+            if let Some(m) = &ctx.metrics {
+                m.unsupported(encoded.unsupported);
+            }
+        }
+        let counts = encoded.counts;
+        if counts.total() == 0 {
+            break;
+        }
+        let bytes = body.len();
+        let pause = &ctx.pause;
+        let metrics = ctx.metrics.clone();
+        let stats = &ctx.stats;
+        let mut on_retry = |sleep: Duration| {
+            pause.on_recoverable_error(now_ms() as u64, sleep);
+            stats.retries.fetch_add(1, Ordering::Relaxed);
+            if let Some(m) = &metrics {
+                m.retried(&counts);
+            }
+        };
+        let outcome =
+            send_with_retry_observed(&ctx.pool, body, format, counts, &ctx.settings.retry, &mut on_retry)
+                .await;
+        if let Some(m) = &ctx.metrics {
+            m.batch_done(&outcome, &counts, bytes, start.elapsed());
+        }
+        let samples = counts.samples + counts.histograms;
+        match &outcome {
+            BatchOutcome::FallBackToRw1 { .. } if format == WireFormat::Rw2 => {
+                format = WireFormat::Rw1;
+                continue;
+            }
+            BatchOutcome::Sent { written, .. } => {
+                let acked = written.map_or(samples, |w| (w.samples + w.histograms).min(samples));
+                ctx.stats.samples_acked.fetch_add(acked, Ordering::Relaxed);
+                ctx.stats
+                    .samples_failed
+                    .fetch_add(samples - acked, Ordering::Relaxed);
+                ctx.stats
+                    .exemplars_acked
+                    .fetch_add(counts.exemplars, Ordering::Relaxed);
+            }
+            _ => {
+                ctx.stats.samples_failed.fetch_add(samples, Ordering::Relaxed);
+            }
+        }
+        ctx.stats
+            .data_out
+            .fetch_add(counts.total(), Ordering::Relaxed);
+        ctx.stats.note_sent_timestamp(encoded.max_t);
+        break;
+    }
+    ctx.stats.data_out_duration_nanos.fetch_add(
+        start.elapsed().as_nanos().min(u64::MAX as u128) as u64,
+        Ordering::Relaxed,
+    );
+    ctx.stats.last_send_ms.store(now_ms(), Ordering::Relaxed);
+    ctx.stats.pending.fetch_sub(n, Ordering::Relaxed);
+    batch.clear();
+}

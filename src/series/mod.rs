@@ -1,0 +1,275 @@
+//! The series cache (FORMATS.md §5.6): WAL series ref -> labels pre-encoded once for the
+//! wire, with the segment that last announced the ref so a new checkpoint can retire
+//! refs Prometheus no longer has.
+//!
+//! Entries are `Arc`s: queued items point at their series, so a series retired (or
+//! re-announced) while items are in flight stays valid until they are sent.
+
+use crate::encode::{EncodeError, EncodedSeries, SymbolInterner};
+use crate::record::{Labels, MetricType, SeriesRef};
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+/// Why an item had no series to go with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Missing {
+    /// The series was dropped on purpose (relabeling).
+    Dropped,
+    /// No Series record announced the ref (Prometheus: "unintentionally dropped").
+    Unknown,
+}
+
+impl Missing {
+    /// The `reason` label Prometheus uses.
+    pub fn reason(self) -> &'static str {
+        match self {
+            Missing::Dropped => "dropped_series",
+            Missing::Unknown => "unintentionally_dropped_series",
+        }
+    }
+}
+
+struct Entry {
+    series: Arc<EncodedSeries>,
+    segment: u64,
+}
+
+/// Series of one WAL, for one endpoint configuration (external labels applied).
+pub struct SeriesCache {
+    entries: HashMap<SeriesRef, Entry>,
+    /// Refs dropped on purpose, with their segment.
+    dropped: HashMap<SeriesRef, u64>,
+    /// Shared with the shards that encode RW 2.0 (they resolve symbol ids to strings).
+    interner: Arc<RwLock<SymbolInterner>>,
+    /// Sorted by name; added to every series that lacks the name (series labels win).
+    external_labels: Vec<(Vec<u8>, Vec<u8>)>,
+    scratch: Vec<(Vec<u8>, Vec<u8>)>,
+    label_bytes: usize,
+}
+
+impl SeriesCache {
+    pub fn new(external_labels: &[(String, String)]) -> SeriesCache {
+        let mut ext: Vec<(Vec<u8>, Vec<u8>)> = external_labels
+            .iter()
+            .filter(|(_, v)| !v.is_empty())
+            .map(|(n, v)| (n.as_bytes().to_vec(), v.as_bytes().to_vec()))
+            .collect();
+        ext.sort();
+        SeriesCache {
+            entries: HashMap::new(),
+            dropped: HashMap::new(),
+            interner: Arc::new(RwLock::new(SymbolInterner::new())),
+            external_labels: ext,
+            scratch: Vec::new(),
+            label_bytes: 0,
+        }
+    }
+
+    /// The interner RW 2.0 encoders read symbols from.
+    pub fn interner(&self) -> Arc<RwLock<SymbolInterner>> {
+        Arc::clone(&self.interner)
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// Approximate bytes of pre-encoded labels held (for `series_cache_bytes`).
+    pub fn label_bytes(&self) -> usize {
+        self.label_bytes
+    }
+
+    /// Stores (or re-announces) `sref` seen in `segment`. External labels are added for
+    /// names the series does not have; the result stays sorted by name.
+    pub fn store(
+        &mut self,
+        sref: SeriesRef,
+        labels: Labels<'_>,
+        segment: u64,
+    ) -> Result<(), EncodeError> {
+        if let Some(e) = self.entries.get_mut(&sref) {
+            // Re-announcement (checkpoint, then segment): refs never change labels.
+            e.segment = e.segment.max(segment);
+            return Ok(());
+        }
+        self.scratch.clear();
+        let mut ext = self.external_labels.iter().peekable();
+        for (n, v) in labels.iter() {
+            while let Some((en, ev)) = ext.next_if(|(en, _)| en.as_slice() < n) {
+                self.scratch.push((en.clone(), ev.clone()));
+            }
+            if ext.peek().is_some_and(|(en, _)| en.as_slice() == n) {
+                ext.next();
+            }
+            if !v.is_empty() {
+                self.scratch.push((n.to_vec(), v.to_vec()));
+            }
+        }
+        for (en, ev) in ext {
+            self.scratch.push((en.clone(), ev.clone()));
+        }
+        let mut interner = self
+            .interner
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let series = EncodedSeries::new(
+            self.scratch
+                .iter()
+                .map(|(n, v)| (n.as_slice(), v.as_slice())),
+            &mut interner,
+        )?;
+        self.label_bytes += series.rw1_labels().len();
+        self.entries.insert(
+            sref,
+            Entry {
+                series: Arc::new(series),
+                segment,
+            },
+        );
+        Ok(())
+    }
+
+    /// Marks `sref` as dropped on purpose (relabeling), seen in `segment`.
+    pub fn drop_series(&mut self, sref: SeriesRef, segment: u64) {
+        if let Some(e) = self.entries.remove(&sref) {
+            self.label_bytes -= e.series.rw1_labels().len();
+        }
+        self.dropped.insert(sref, segment);
+    }
+
+    /// The series for `sref`, or why there is none.
+    #[inline]
+    pub fn get(&self, sref: SeriesRef) -> Result<&Arc<EncodedSeries>, Missing> {
+        match self.entries.get(&sref) {
+            Some(e) => Ok(&e.series),
+            None if self.dropped.contains_key(&sref) => Err(Missing::Dropped),
+            None => Err(Missing::Unknown),
+        }
+    }
+
+    /// Attaches metadata (RW 2.0 sends it with every series).
+    pub fn set_metadata(
+        &mut self,
+        sref: SeriesRef,
+        mtype: MetricType,
+        help: &[u8],
+        unit: &[u8],
+    ) -> Result<(), EncodeError> {
+        let Some(e) = self.entries.get_mut(&sref) else {
+            return Ok(());
+        };
+        let mut interner = self
+            .interner
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut s = (*e.series).clone();
+        s.set_metadata(&mut interner, mtype, help, unit)?;
+        e.series = Arc::new(s);
+        Ok(())
+    }
+
+    /// Marks `sref` as still alive in checkpoint `segment` (before [`SeriesCache::gc`]).
+    pub fn touch(&mut self, sref: SeriesRef, segment: u64) {
+        if let Some(e) = self.entries.get_mut(&sref) {
+            e.segment = e.segment.max(segment);
+        }
+        if let Some(s) = self.dropped.get_mut(&sref) {
+            *s = (*s).max(segment);
+        }
+    }
+
+    /// Forgets every ref last seen before segment `cp_index` (Prometheus `SeriesReset`).
+    /// Returns how many were removed.
+    pub fn gc(&mut self, cp_index: u64) -> usize {
+        let before = self.entries.len() + self.dropped.len();
+        let mut freed = 0;
+        self.entries.retain(|_, e| {
+            let keep = e.segment >= cp_index;
+            if !keep {
+                freed += e.series.rw1_labels().len();
+            }
+            keep
+        });
+        self.label_bytes -= freed;
+        self.dropped.retain(|_, s| *s >= cp_index);
+        before - self.entries.len() - self.dropped.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::record::{decode, encode, Record};
+
+    fn labels_record(pairs: &[(&str, &str)]) -> Vec<u8> {
+        let mut b = Vec::new();
+        let l: Vec<(&str, &str)> = pairs.to_vec();
+        encode::series(&mut b, [(7u64, &l)]);
+        b
+    }
+
+    fn with_labels<R>(pairs: &[(&str, &str)], f: impl FnOnce(Labels<'_>) -> R) -> R {
+        let rec = labels_record(pairs);
+        let Ok(Record::Series(mut it)) = decode(&rec) else {
+            panic!("series record")
+        };
+        let (_, l) = it.next().unwrap().unwrap();
+        f(l)
+    }
+
+    fn label_names(c: &SeriesCache, sref: SeriesRef) -> Vec<String> {
+        let s = c.get(sref).unwrap();
+        let i = c.interner.read().unwrap();
+        s.symbols()
+            .iter()
+            .map(|id| String::from_utf8(i.get(*id).unwrap().to_vec()).unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn external_labels_fill_in_but_series_labels_win() {
+        let mut c = SeriesCache::new(&[
+            ("cluster".into(), "eu".into()),
+            ("job".into(), "ext".into()),
+            ("zone".into(), "z1".into()),
+            ("empty".into(), "".into()),
+        ]);
+        with_labels(&[("__name__", "up"), ("job", "node")], |l| c.store(1, l, 0)).unwrap();
+        assert_eq!(
+            label_names(&c, 1),
+            ["__name__", "up", "cluster", "eu", "job", "node", "zone", "z1"]
+        );
+    }
+
+    #[test]
+    fn unknown_dropped_and_gc() {
+        let mut c = SeriesCache::new(&[]);
+        with_labels(&[("__name__", "a")], |l| c.store(1, l, 3)).unwrap();
+        with_labels(&[("__name__", "b")], |l| c.store(2, l, 5)).unwrap();
+        c.drop_series(3, 4);
+        assert_eq!(c.get(9).unwrap_err(), Missing::Unknown);
+        assert_eq!(c.get(3).unwrap_err(), Missing::Dropped);
+        // Checkpoint 5 still holds ref 1: touched, survives the GC.
+        c.touch(1, 5);
+        assert_eq!(c.gc(5), 1, "only the dropped ref 3 (segment 4) goes");
+        assert!(c.get(1).is_ok() && c.get(2).is_ok());
+        assert_eq!(c.get(3).unwrap_err(), Missing::Unknown);
+        assert_eq!(c.gc(6), 2);
+        assert!(c.is_empty());
+        assert_eq!(c.label_bytes(), 0);
+    }
+
+    #[test]
+    fn reannouncement_keeps_the_entry() {
+        let mut c = SeriesCache::new(&[]);
+        with_labels(&[("__name__", "a")], |l| c.store(1, l, 1)).unwrap();
+        let first = Arc::clone(c.get(1).unwrap());
+        with_labels(&[("__name__", "a")], |l| c.store(1, l, 4)).unwrap();
+        assert!(Arc::ptr_eq(&first, c.get(1).unwrap()));
+        assert_eq!(c.gc(4), 0);
+    }
+}
