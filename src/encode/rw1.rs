@@ -17,8 +17,8 @@ use super::group::{Item, OpenSeries};
 use super::histogram::HistogramView;
 use super::series::{label_body_len, put_label};
 use super::wire::{
-    encode_varint, len_field_size, put_f64, put_varint, tag, varint_len, LenSlot, WIRE_FIXED64,
-    WIRE_LEN, WIRE_VARINT,
+    encode_varint, len_field_size, put_f64, put_prefix, put_varint, tag, varint_len, LenSlot,
+    WIRE_FIXED64, WIRE_LEN, WIRE_VARINT,
 };
 use super::{BatchStats, DropReason, EncodeError, Encoded, EncodedSeries, Pushed};
 use crate::record::{FloatHistogram, Histogram, MetricType, RefSample, CUSTOM_BUCKETS_SCHEMA};
@@ -77,7 +77,7 @@ impl<'a> Rw1Request<'a> {
         }
         item[1] = (n - 2) as u8;
         self.open_for(series, Item::Sample, sample.t, n);
-        self.enc.buf.extend_from_slice(&item[..n]);
+        put_prefix(&mut self.enc.buf, &item, n);
         self.enc.stats.samples += 1;
     }
 

@@ -8,22 +8,28 @@
 //!             samples[2]* | histograms[3]*, exemplars[4]*, metadata[5] (always present)
 //! ```
 //!
-//! The `TimeSeries` are written to one buffer while the symbol table grows; `finish`
-//! writes the symbols (`""` first) into the output buffer and appends the `TimeSeries`
-//! bytes after them, so streaming decoders see every symbol before its first use.
+//! The symbols must come first (streaming decoders want every symbol before its first
+//! use) but are only known at the end. So the `TimeSeries` are written after a gap at
+//! the front of the buffer, sized from earlier requests, and `finish` writes the symbols
+//! right-aligned into that gap: the request is one contiguous slice without copying the
+//! `TimeSeries` bytes. Only when the symbols outgrow the gap are the `TimeSeries`
+//! moved once, and the gap grows for the next requests.
 
 use super::group::{Item, OpenSeries};
 use super::histogram::HistogramView;
 use super::rw1::sample_body_len;
 use super::symbols::RequestSymbols;
 use super::wire::{
-    encode_varint, len_field_size, put_f64, put_varint, put_varints, tag, varint_len, LenSlot,
-    WIRE_FIXED64, WIRE_LEN, WIRE_VARINT,
+    encode_varint, len_field_size, put_f64, put_prefix, put_varint, put_varints, tag, varint_len,
+    LenSlot, WIRE_FIXED64, WIRE_LEN, WIRE_VARINT,
 };
 use super::{BatchStats, EncodeError, Encoded, EncodedSeries, Pushed, SymbolInterner};
 use crate::record::{FloatHistogram, Histogram, RefSample};
 
 const KEY_SYMBOL: u8 = tag(4, WIRE_LEN);
+
+/// Room kept for the symbols before the first request has shown how much it needs.
+const INITIAL_SYMBOLS_GAP: usize = 4096;
 const KEY_TIMESERIES: u8 = tag(5, WIRE_LEN);
 const KEY_LABELS_REFS: u8 = tag(1, WIRE_LEN);
 const KEY_SAMPLE: u8 = tag(2, WIRE_LEN);
@@ -44,12 +50,13 @@ struct Open {
 /// Key + length + `type` (2) + `help_ref` (1 + 5) + `unit_ref` (1 + 5).
 const METADATA_FIELD_MAX: usize = 2 + 2 + 6 + 6;
 
-/// Reusable state for RW 2.0 requests: the `TimeSeries` buffer, the output buffer and
-/// the symbol remap table all keep their capacity between requests.
+/// Reusable state for RW 2.0 requests: the request buffer and the symbol remap table
+/// keep their capacity between requests.
 #[derive(Debug)]
 pub struct Rw2Encoder {
+    /// `gap` bytes reserved for the symbols, then the `TimeSeries`.
     series_buf: Vec<u8>,
-    out: Vec<u8>,
+    gap: usize,
     symbols: RequestSymbols,
     /// Scratch for one exemplar's label symbol indices.
     exemplar_refs: Vec<u32>,
@@ -67,7 +74,7 @@ impl Rw2Encoder {
     pub fn new() -> Rw2Encoder {
         Rw2Encoder {
             series_buf: Vec::new(),
-            out: Vec::new(),
+            gap: INITIAL_SYMBOLS_GAP,
             symbols: RequestSymbols::new(),
             exemplar_refs: Vec::new(),
             open: None,
@@ -79,7 +86,12 @@ impl Rw2Encoder {
     /// borrowed until `finish`, so no string can be added while the symbol table is
     /// being built.
     pub fn begin<'a>(&'a mut self, interner: &'a SymbolInterner) -> Rw2Request<'a> {
-        self.series_buf.clear();
+        // Keep the gap's old bytes (they are overwritten or skipped): no memset.
+        if self.series_buf.len() >= self.gap {
+            self.series_buf.truncate(self.gap);
+        } else {
+            self.series_buf.resize(self.gap, 0);
+        }
         self.symbols.reset(interner.len());
         self.open = None;
         self.stats = BatchStats::default();
@@ -120,7 +132,7 @@ impl<'a> Rw2Request<'a> {
         }
         item[1] = (n - 2) as u8;
         self.open_for(series, Item::Sample, sample.t, n);
-        self.enc.series_buf.extend_from_slice(&item[..n]);
+        put_prefix(&mut self.enc.series_buf, &item, n);
         self.enc.stats.samples += 1;
     }
 
@@ -193,18 +205,32 @@ impl<'a> Rw2Request<'a> {
     pub fn finish(mut self) -> Result<Encoded<'a>, EncodeError> {
         self.close();
         let enc = self.enc;
-        enc.out.clear();
-        enc.out.reserve(enc.series_buf.len());
-        enc.out.extend_from_slice(&[KEY_SYMBOL, 0]);
-        let out = &mut enc.out;
+        let mut symbols_len = 2; // "" = key + zero length
+        enc.symbols
+            .for_each(self.interner, |s| symbols_len += len_field_size(s.len()))?;
+        if symbols_len > enc.gap {
+            // Outgrown: move the TimeSeries once and leave more room from now on.
+            let gap = symbols_len + symbols_len / 2;
+            let (old_gap, end) = (enc.gap, enc.series_buf.len());
+            enc.series_buf.resize(end + gap - old_gap, 0);
+            enc.series_buf.copy_within(old_gap..end, gap);
+            enc.gap = gap;
+        }
+        let start = enc.gap - symbols_len;
+        let mut out = &mut enc.series_buf[start..enc.gap];
+        out[..2].copy_from_slice(&[KEY_SYMBOL, 0]);
+        out = &mut out[2..];
         enc.symbols.for_each(self.interner, |s| {
-            out.push(KEY_SYMBOL);
-            put_varint(out, s.len() as u64);
-            out.extend_from_slice(s);
+            let mut head = [KEY_SYMBOL, 0, 0, 0, 0, 0];
+            let n = 1 + encode_varint(&mut head[1..], s.len() as u64);
+            let (h, rest) = std::mem::take(&mut out).split_at_mut(n);
+            h.copy_from_slice(&head[..n]);
+            let (body, rest) = rest.split_at_mut(s.len());
+            body.copy_from_slice(s);
+            out = rest;
         })?;
-        enc.out.extend_from_slice(&enc.series_buf);
         Ok(Encoded {
-            bytes: &enc.out,
+            bytes: &enc.series_buf[start..],
             stats: enc.stats,
         })
     }
@@ -277,7 +303,7 @@ impl<'a> Rw2Request<'a> {
             return;
         };
         let buf = &mut self.enc.series_buf;
-        buf.extend_from_slice(&open.metadata[..usize::from(open.metadata_len)]);
+        put_prefix(buf, &open.metadata, usize::from(open.metadata_len));
         open.group.slot.patch(buf);
     }
 }

@@ -103,6 +103,23 @@ pub(crate) fn put_varints(buf: &mut Vec<u8>, values: &[u32]) {
     unsafe { buf.set_len(start + n) };
 }
 
+/// Appends the first `n` bytes of `bytes`. All `N` bytes are copied (a fixed-size copy
+/// the compiler turns into a few moves, where a variable-length `extend_from_slice`
+/// would call `memcpy`) and only `n` are kept.
+#[inline(always)]
+pub(crate) fn put_prefix<const N: usize>(buf: &mut Vec<u8>, bytes: &[u8; N], n: usize) {
+    let n = n.min(N);
+    buf.reserve(N);
+    let len = buf.len();
+    // SAFETY: `reserve(N)` guarantees N writable bytes after `len`; `bytes` is a distinct
+    // array, so the regions do not overlap.
+    unsafe {
+        std::ptr::copy_nonoverlapping(bytes.as_ptr(), buf.as_mut_ptr().add(len), N);
+    }
+    // SAFETY: the n <= N bytes after `len` were just initialised.
+    unsafe { buf.set_len(len + n) };
+}
+
 /// Writes `v` as a varint of exactly `width` bytes into `out` (non-minimal padding with
 /// continuation bits if `width` is larger than needed). Callers pass
 /// `width == varint_len(v)` except in tests.
@@ -258,6 +275,17 @@ mod tests {
         put_varints(&mut got, &values);
         assert_eq!(got, want);
         assert_eq!(got.len(), 1 + payload);
+    }
+
+    #[test]
+    fn put_prefix_keeps_only_n_bytes() {
+        for n in [0, 1, 3, 4, 9] {
+            let mut buf = vec![0xee];
+            put_prefix(&mut buf, &[1, 2, 3, 4], n);
+            let kept = n.min(4);
+            let want: Vec<u8> = std::iter::once(0xee).chain(1..=kept as u8).collect();
+            assert_eq!(buf, want, "n = {n}");
+        }
     }
 
     #[test]
