@@ -10,6 +10,7 @@ pub mod cli;
 pub mod config;
 pub mod encode;
 pub mod http;
+pub mod pipeline;
 pub mod queue;
 pub mod record;
 pub mod reshard;

@@ -10,7 +10,6 @@ use crate::wal::dir;
 use crate::wal::tail::{Event, TailOptions, Tailer};
 use std::collections::HashMap;
 use std::io::{self, BufWriter, Write};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 /// What the summary reports.
@@ -45,22 +44,6 @@ impl Summary {
     }
 }
 
-static INTERRUPTED: AtomicBool = AtomicBool::new(false);
-
-extern "C" fn on_signal(_: libc::c_int) {
-    INTERRUPTED.store(true, Ordering::SeqCst);
-}
-
-fn install_signal_handlers() {
-    for sig in [libc::SIGINT, libc::SIGTERM] {
-        // SAFETY: `on_signal` is an `extern "C"` function that only stores to an atomic,
-        // which is async-signal-safe; `signal` is called with a valid signal number.
-        unsafe {
-            libc::signal(sig, on_signal as *const () as libc::sighandler_t);
-        }
-    }
-}
-
 struct Inspector<W: Write> {
     dump: bool,
     out: W,
@@ -82,7 +65,7 @@ pub fn run(args: &InspectArgs) -> anyhow::Result<i32> {
     };
     let mut tailer = Tailer::open(&args.wal_dir, opts)?;
     if args.follow {
-        install_signal_handlers();
+        super::signal::install();
     }
     let stdout = io::stdout();
     let mut ins = Inspector {
@@ -95,7 +78,7 @@ pub fn run(args: &InspectArgs) -> anyhow::Result<i32> {
         errors_logged: 0,
     };
     loop {
-        if INTERRUPTED.load(Ordering::Relaxed) {
+        if super::signal::interrupted() {
             break;
         }
         match tailer.next_event(Duration::from_millis(200))? {

@@ -3,6 +3,8 @@
 
 mod format;
 mod inspect;
+mod run;
+mod signal;
 
 pub use format::{format_float, parse_float, write_labels};
 
@@ -25,6 +27,10 @@ pub struct Cli {
 
 #[derive(Subcommand, Debug)]
 pub enum Command {
+    /// Ship a Prometheus WAL to the configured remote-write endpoints.
+    Run(RunArgs),
+    /// Check a configuration file.
+    Check(CheckArgs),
     /// Work with a Prometheus WAL directory.
     Wal {
         #[command(subcommand)]
@@ -55,6 +61,47 @@ pub struct InspectArgs {
     pub from: Option<ringwrite_position::Position>,
 }
 
+/// `ringwrite run`.
+#[derive(Args, Debug, Clone)]
+pub struct RunArgs {
+    /// Configuration file: a prometheus.yml (its `global.external_labels` and
+    /// `remote_write` are used) or a ringwrite file.
+    #[arg(long = "config.file", value_name = "FILE")]
+    pub config_file: PathBuf,
+    /// The Prometheus WAL directory (`<data>/wal`, or the data directory).
+    #[arg(long = "wal.dir", value_name = "DIR")]
+    pub wal_dir: Option<PathBuf>,
+    /// Where ringwrite keeps its own state.
+    #[arg(long = "storage.path", value_name = "DIR")]
+    pub storage_path: Option<PathBuf>,
+    /// Address for /metrics and the health endpoints.
+    #[arg(long = "web.listen-address", value_name = "ADDR")]
+    pub web_listen_address: Option<String>,
+    /// Cores to pin event loops to: `auto` or a list like `0,1` or `2-5`.
+    #[arg(long = "cores", value_name = "LIST")]
+    pub cores: Option<String>,
+    /// Ship everything on disk, not only samples written after the start.
+    #[arg(long = "from-start")]
+    pub from_start: bool,
+    /// How long a shutdown may spend sending what is queued.
+    #[arg(long = "flush-deadline", value_name = "DURATION", default_value = "1m", value_parser = parse_duration_arg)]
+    pub flush_deadline: std::time::Duration,
+    /// Fix the shard count per endpoint (turns resharding off).
+    #[arg(long = "shards", value_name = "N")]
+    pub shards: Option<usize>,
+}
+
+/// `ringwrite check`.
+#[derive(Args, Debug, Clone)]
+pub struct CheckArgs {
+    #[arg(long = "config.file", value_name = "FILE")]
+    pub config_file: PathBuf,
+}
+
+fn parse_duration_arg(s: &str) -> Result<std::time::Duration, String> {
+    crate::config::parse_duration(s).map_err(|e| e.to_string())
+}
+
 /// Re-export under a module name so clap's derive can name the type.
 pub mod ringwrite_position {
     pub use crate::wal::Position;
@@ -66,5 +113,7 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Wal {
             command: WalCommand::Inspect(args),
         } => inspect::run(&args),
+        Command::Run(args) => run::run(&args),
+        Command::Check(args) => run::check(&args),
     }
 }

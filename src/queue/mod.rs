@@ -12,7 +12,7 @@ mod shard;
 
 pub use batch::{encode_batch, Encoders};
 pub use router::{Router, ShardHandle};
-pub use shard::{run_shard, ShardSettings};
+pub use shard::{run_shard, SendObserver, ShardContext, ShardSettings};
 
 use crate::encode::EncodedSeries;
 use crate::record::{FloatHistogram, Histogram};

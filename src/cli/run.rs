@@ -1,0 +1,133 @@
+//! `ringwrite run` and `ringwrite check`.
+
+use super::{CheckArgs, RunArgs};
+use crate::config::Config;
+use crate::pipeline::{Pipeline, PipelineSpec, SHARD_UPDATE_INTERVAL};
+use crate::runtime::{parse_cores, Cores};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+fn load(path: &std::path::Path) -> anyhow::Result<Config> {
+    let cfg = Config::load(path).map_err(|e| anyhow::anyhow!("{e}"))?;
+    for w in &cfg.warnings {
+        tracing::warn!(warning = %w, "Configuration warning.");
+    }
+    Ok(cfg)
+}
+
+/// `ringwrite check --config.file FILE`: exit 0 if the file is usable.
+pub fn check(args: &CheckArgs) -> anyhow::Result<i32> {
+    match Config::load(&args.config_file) {
+        Ok(cfg) => {
+            for w in &cfg.warnings {
+                println!("  WARNING: {w}");
+            }
+            for e in &cfg.remote_write {
+                let http = crate::pipeline::adapt::endpoint_config(&e.name, &e.config);
+                if let Err(err) = http.validate() {
+                    println!("  FAILED: {err}");
+                    return Ok(1);
+                }
+            }
+            println!(
+                "SUCCESS: {} is valid: {} remote_write endpoint(s)",
+                args.config_file.display(),
+                cfg.remote_write.len()
+            );
+            Ok(0)
+        }
+        Err(e) => {
+            println!("  FAILED: {e}");
+            Ok(1)
+        }
+    }
+}
+
+/// `ringwrite run`: ship the WAL to every configured endpoint until interrupted.
+pub fn run(args: &RunArgs) -> anyhow::Result<i32> {
+    let cfg = load(&args.config_file)?;
+    let wal_dir = args
+        .wal_dir
+        .clone()
+        .or_else(|| cfg.ringwrite.wal_dir.clone())
+        .ok_or_else(|| anyhow::anyhow!("no WAL directory: pass --wal.dir or set ringwrite.wal_dir"))?;
+    if cfg.remote_write.iter().any(|e| !e.config.write_relabel_configs.is_empty()) {
+        anyhow::bail!(
+            "write_relabel_configs are parsed but not applied yet; refusing to ship series that \
+             relabeling would have dropped (remove them, or wait for relabel support)"
+        );
+    }
+    let core_ids = match (&args.cores, &cfg.ringwrite.cores) {
+        (Some(spec), _) => parse_cores(spec).map_err(|e| anyhow::anyhow!(e))?,
+        (None, Some(crate::config::Cores::List(ids))) => ids.clone(),
+        (None, Some(crate::config::Cores::Count(n))) => {
+            let mut all = parse_cores("auto").map_err(|e| anyhow::anyhow!(e))?;
+            all.truncate((*n).max(1));
+            all
+        }
+        (None, None) => parse_cores("auto").map_err(|e| anyhow::anyhow!(e))?,
+    };
+    super::signal::install();
+    let cores = Arc::new(Cores::start(&core_ids)?);
+    let external: Vec<(String, String)> = cfg
+        .external_labels
+        .iter()
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    let mut pipelines = Vec::new();
+    for e in &cfg.remote_write {
+        let spec = PipelineSpec {
+            endpoint: e.clone(),
+            external_labels: external.clone(),
+            wal_dir: wal_dir.clone(),
+            from_start: args.from_start,
+            flush_deadline: args.flush_deadline,
+            pool_options: Default::default(),
+            fixed_shards: args.shards,
+            shard_update_interval: SHARD_UPDATE_INTERVAL,
+        };
+        pipelines.push(Pipeline::start(spec, Arc::clone(&cores)).map_err(|e| anyhow::anyhow!(e))?);
+    }
+    let mut last_log = Instant::now();
+    let mut failed = false;
+    while !super::signal::interrupted() {
+        std::thread::sleep(Duration::from_millis(100));
+        if pipelines.iter().all(|p| p.is_finished()) {
+            failed = true;
+            break;
+        }
+        if last_log.elapsed() >= Duration::from_secs(30) {
+            last_log = Instant::now();
+            for p in &pipelines {
+                let s = &p.stats;
+                tracing::info!(endpoint = p.name,
+                    samples_in = s.data_in.load(Ordering::Relaxed),
+                    acked = s.queue.samples_acked.load(Ordering::Relaxed),
+                    failed = s.queue.samples_failed.load(Ordering::Relaxed),
+                    pending = s.queue.pending.load(Ordering::Relaxed),
+                    shards = s.shards.load(Ordering::Relaxed),
+                    "Progress.");
+            }
+        }
+    }
+    tracing::info!("Stopping: flushing queued samples.");
+    for p in pipelines {
+        let name = p.name.clone();
+        let s = Arc::clone(&p.stats);
+        if let Err(e) = p.stop() {
+            tracing::error!(endpoint = name, error = %e, "Endpoint stopped with an error.");
+            failed = true;
+        }
+        tracing::info!(endpoint = name,
+            samples_in = s.data_in.load(Ordering::Relaxed),
+            acked = s.queue.samples_acked.load(Ordering::Relaxed),
+            failed = s.queue.samples_failed.load(Ordering::Relaxed),
+            dropped_unknown_series = s.dropped_unknown_series.load(Ordering::Relaxed),
+            "Endpoint stopped.");
+    }
+    if let Ok(c) = Arc::try_unwrap(cores) {
+        c.shutdown();
+    }
+    Ok(if failed { 1 } else { 0 })
+}

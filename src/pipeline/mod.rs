@@ -1,0 +1,509 @@
+//! One endpoint's pipeline: its own WAL reader thread (tailer -> record decoder -> series
+//! cache -> router) feeding its shards on the core loops, and the resharding controller
+//! that runs between records on the same thread. Each endpoint has its own reader, so a
+//! slow receiver never holds back another one.
+
+pub mod adapt;
+
+use crate::config::{Endpoint as EndpointConfig, ProtobufMessage};
+use crate::http::{Endpoint, Pool, PoolOptions, RetryPolicy, WireFormat};
+use crate::queue::{
+    now_ms, run_shard, Item, ItemKind, QueueStats, Router, ShardHandle, ShardSettings,
+};
+use crate::record::{self, FloatHistogram, Histogram, Record};
+use crate::reshard::{reshard_skip_reason, ReshardPause, ShardController, TickCounts};
+use crate::runtime::Cores;
+use crate::series::SeriesCache;
+use crate::wal::tail::{Event, TailOptions, Tailer};
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Prometheus's `shardUpdateDuration`.
+pub const SHARD_UPDATE_INTERVAL: Duration = Duration::from_secs(10);
+
+/// How one endpoint runs.
+#[derive(Clone)]
+pub struct PipelineSpec {
+    pub endpoint: EndpointConfig,
+    pub external_labels: Vec<(String, String)>,
+    pub wal_dir: PathBuf,
+    /// Ship everything on disk (checkpoint and segments), not only what is written after
+    /// the start.
+    pub from_start: bool,
+    /// How long a stop may take to send what is queued.
+    pub flush_deadline: Duration,
+    pub pool_options: PoolOptions,
+    /// Shard count override (tests, benchmarks): resharding stays off.
+    pub fixed_shards: Option<usize>,
+    /// How often the shard count is reconsidered.
+    pub shard_update_interval: Duration,
+}
+
+/// What an endpoint counted; read while it runs and after it stops.
+#[derive(Debug, Default)]
+pub struct PipelineStats {
+    pub queue: Arc<QueueStats>,
+    /// Samples, histograms and exemplars read from the WAL while shipping.
+    pub data_in: AtomicU64,
+    /// Items dropped because their series was unknown or dropped.
+    pub dropped_unknown_series: AtomicU64,
+    pub records: AtomicU64,
+    pub corruptions: AtomicU64,
+    pub decode_errors: AtomicU64,
+    pub segments_lost: AtomicU64,
+    pub shards: AtomicU64,
+    pub reshards: AtomicU64,
+    /// Set once the reader has caught up with the WAL's end for the first time.
+    pub caught_up: AtomicBool,
+}
+
+/// A running endpoint.
+pub struct Pipeline {
+    pub name: String,
+    pub stats: Arc<PipelineStats>,
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<Result<(), String>>>,
+}
+
+impl Pipeline {
+    /// Starts the reader thread of `spec`; its shards run on `cores`.
+    pub fn start(spec: PipelineSpec, cores: Arc<Cores>) -> Result<Pipeline, String> {
+        let http_cfg = adapt::endpoint_config(&spec.endpoint.name, &spec.endpoint.config);
+        http_cfg.validate().map_err(|e| e.to_string())?;
+        let endpoint = Arc::new(Endpoint::new(&http_cfg).map_err(|e| e.to_string())?);
+        let stats = Arc::new(PipelineStats::default());
+        let stop = Arc::new(AtomicBool::new(false));
+        let name = spec.endpoint.name.clone();
+        let (s2, st2) = (Arc::clone(&stats), Arc::clone(&stop));
+        let thread = std::thread::Builder::new()
+            .name(format!("ringwrite-wal-{name}"))
+            .spawn(move || {
+                Reader::new(spec, endpoint, cores, s2, st2)
+                    .and_then(|mut r| r.run())
+                    .map_err(|e| {
+                        tracing::error!(error = %e, "Endpoint pipeline failed.");
+                        e
+                    })
+            })
+            .map_err(|e| e.to_string())?;
+        Ok(Pipeline {
+            name,
+            stats,
+            stop,
+            thread: Some(thread),
+        })
+    }
+
+    /// Asks the pipeline to stop (flushing for up to its flush deadline) and waits.
+    pub fn stop(mut self) -> Result<(), String> {
+        self.stop.store(true, Ordering::SeqCst);
+        match self.thread.take().map(|t| t.join()) {
+            Some(Ok(r)) => r,
+            Some(Err(_)) => Err(format!("endpoint {}: reader thread panicked", self.name)),
+            None => Ok(()),
+        }
+    }
+
+    pub fn is_finished(&self) -> bool {
+        self.thread.as_ref().is_none_or(|t| t.is_finished())
+    }
+}
+
+thread_local! {
+    /// Per core and endpoint: one connection pool, shared by that core's shards.
+    static POOLS: RefCell<HashMap<String, Rc<Pool>>> = RefCell::new(HashMap::new());
+}
+
+fn core_pool(endpoint: &Arc<Endpoint>, opts: &PoolOptions) -> Rc<Pool> {
+    POOLS.with(|p| {
+        p.borrow_mut()
+            .entry(endpoint.name().to_string())
+            .or_insert_with(|| Rc::new(Pool::new(Arc::clone(endpoint), opts.clone())))
+            .clone()
+    })
+}
+
+struct Reader {
+    spec: PipelineSpec,
+    endpoint: Arc<Endpoint>,
+    cores: Arc<Cores>,
+    stats: Arc<PipelineStats>,
+    stop: Arc<AtomicBool>,
+    cache: SeriesCache,
+    router: Router,
+    controller: ShardController,
+    pause: Arc<ReshardPause>,
+    settings: ShardSettings,
+    shipping: bool,
+    hist: Histogram,
+    fhist: FloatHistogram,
+    highest_recv_ms: i64,
+    last_tick: Instant,
+    tick_base: TickCounts,
+    epoch: u64,
+}
+
+impl Reader {
+    fn new(
+        spec: PipelineSpec,
+        endpoint: Arc<Endpoint>,
+        cores: Arc<Cores>,
+        stats: Arc<PipelineStats>,
+        stop: Arc<AtomicBool>,
+    ) -> Result<Reader, String> {
+        let q = &spec.endpoint.config.queue_config;
+        let format = match spec.endpoint.config.protobuf_message {
+            ProtobufMessage::RequestV2 => WireFormat::Rw2,
+            _ => WireFormat::Rw1,
+        };
+        let settings = ShardSettings {
+            max_samples_per_send: q.max_samples_per_send,
+            batch_send_deadline: q.batch_send_deadline,
+            retry: RetryPolicy {
+                min_backoff: q.min_backoff,
+                max_backoff: q.max_backoff,
+                retry_on_http_429: q.retry_on_http_429,
+                max_attempts: None,
+            },
+            format,
+        };
+        let (min, max) = match spec.fixed_shards {
+            Some(n) => (n, n),
+            None => (q.min_shards, q.max_shards),
+        };
+        let router = Router::new(Arc::clone(&stats.queue), q.max_samples_per_send);
+        Ok(Reader {
+            cache: SeriesCache::new(&spec.external_labels),
+            shipping: spec.from_start,
+            spec,
+            endpoint,
+            cores,
+            stats,
+            stop,
+            router,
+            controller: ShardController::new(min, max),
+            pause: Arc::new(ReshardPause::new()),
+            settings,
+            hist: Histogram::default(),
+            fhist: FloatHistogram::default(),
+            highest_recv_ms: i64::MIN,
+            last_tick: Instant::now(),
+            tick_base: TickCounts::default(),
+            epoch: 0,
+        })
+    }
+
+    fn start_shards(&mut self, n: usize) {
+        let bound = self
+            .router
+            .channel_bound(self.spec.endpoint.config.queue_config.capacity);
+        self.epoch += 1;
+        let mut handles = Vec::with_capacity(n);
+        for id in 0..n {
+            let (tx, rx) = flume::bounded(bound);
+            handles.push(ShardHandle { tx });
+            let ctx_parts = (
+                Arc::clone(&self.endpoint),
+                self.spec.pool_options.clone(),
+                self.settings.clone(),
+                Arc::clone(&self.stats.queue),
+                self.cache.interner(),
+                Arc::clone(&self.pause),
+            );
+            self.cores.spawn_on(id, move || {
+                let (endpoint, opts, settings, stats, interner, pause) = ctx_parts;
+                let pool = core_pool(&endpoint, &opts);
+                run_shard(crate::queue::ShardContext {
+                    id,
+                    rx,
+                    pool,
+                    settings,
+                    stats,
+                    interner,
+                    pause,
+                    metrics: None,
+                })
+            });
+        }
+        self.router.set_shards(handles);
+        self.controller.set_current(n);
+        self.stats.shards.store(n as u64, Ordering::Relaxed);
+        tracing::info!(endpoint = self.endpoint.name(), shards = n, "Shards started.");
+    }
+
+    fn run(&mut self) -> Result<(), String> {
+        let q = &self.spec.endpoint.config.queue_config;
+        let initial = self.spec.fixed_shards.unwrap_or(q.min_shards).max(1);
+        self.start_shards(initial);
+        let opts = TailOptions {
+            follow: true,
+            ..TailOptions::default()
+        };
+        let mut tailer = Tailer::open(&self.spec.wal_dir, opts).map_err(|e| e.to_string())?;
+        tracing::info!(endpoint = self.endpoint.name(), wal = %tailer.dir().display(),
+            from_start = self.spec.from_start, "Reading the WAL.");
+        loop {
+            if self.stop.load(Ordering::Relaxed) {
+                break;
+            }
+            let ev = tailer
+                .next_event(Duration::from_millis(100))
+                .map_err(|e| e.to_string())?;
+            match ev {
+                Event::Record(r) => {
+                    self.stats.records.fetch_add(1, Ordering::Relaxed);
+                    let segment = r.checkpoint.unwrap_or(r.pos.segment);
+                    let ship = self.shipping;
+                    self.record(r.bytes, segment, ship);
+                    self.router.flush();
+                }
+                Event::Corruption(c) => {
+                    self.stats.corruptions.fetch_add(1, Ordering::Relaxed);
+                    tracing::error!(endpoint = self.endpoint.name(), corruption = %c,
+                        "Corrupt WAL data skipped; samples in it are lost.");
+                }
+                Event::SegmentsLost { first, last } => {
+                    self.stats
+                        .segments_lost
+                        .fetch_add(last - first + 1, Ordering::Relaxed);
+                }
+                Event::NewCheckpoint { index, path } => self.checkpoint_gc(index, &path),
+                Event::Idle | Event::End => {
+                    self.router.flush();
+                    if !self.shipping {
+                        tracing::info!(endpoint = self.endpoint.name(), series = self.cache.len(),
+                            "Caught up with the WAL; shipping samples from now on.");
+                        self.shipping = true;
+                    }
+                    self.stats.caught_up.store(true, Ordering::Relaxed);
+                }
+                _ => {}
+            }
+            if self.last_tick.elapsed() >= self.spec.shard_update_interval {
+                self.reshard_tick();
+            }
+        }
+        let clean = self.router.stop_all(self.spec.flush_deadline);
+        if !clean {
+            tracing::error!(endpoint = self.endpoint.name(), pending = self.stats.queue.pending.load(Ordering::Relaxed),
+                "Failed to flush all samples on shutdown.");
+        }
+        Ok(())
+    }
+
+    /// Decodes one record: series and metadata always; samples, histograms and exemplars
+    /// go to the shards when `ship`.
+    fn record(&mut self, bytes: &[u8], segment: u64, ship: bool) {
+        let rec = match record::decode(bytes) {
+            Ok(r) => r,
+            Err(e) => {
+                self.stats.decode_errors.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(error = %e, "Undecodable WAL record skipped.");
+                return;
+            }
+        };
+        let cfg = &self.spec.endpoint.config;
+        let mut n_in = 0u64;
+        let res: Result<(), record::DecodeError> = match rec {
+            Record::Series(it) => {
+                for s in it {
+                    match s {
+                        Ok((sref, labels)) => {
+                            if let Err(e) = self.cache.store(sref, labels, segment) {
+                                tracing::error!(error = %e, "Cannot cache series.");
+                            }
+                        }
+                        Err(e) => {
+                            self.stats.decode_errors.fetch_add(1, Ordering::Relaxed);
+                            tracing::warn!(error = %e, "Bad series record.");
+                            break;
+                        }
+                    }
+                }
+                Ok(())
+            }
+            Record::Metadata(it) => {
+                for m in it.flatten() {
+                    let _ = self.cache.set_metadata(m.sref, m.mtype, m.help, m.unit);
+                }
+                Ok(())
+            }
+            _ if !ship => Ok(()),
+            Record::Samples(it) => {
+                let mut r = Ok(());
+                for s in it {
+                    match s {
+                        Ok(s) => {
+                            n_in += 1;
+                            self.highest_recv_ms = self.highest_recv_ms.max(s.t);
+                            self.route(s.sref, s.t, ItemKind::Sample { v: s.v, st: s.st });
+                        }
+                        Err(e) => r = Err(e),
+                    }
+                }
+                r
+            }
+            Record::Histograms(mut d) if cfg.send_native_histograms => loop {
+                match d.next_into(&mut self.hist) {
+                    Ok(Some(h)) => {
+                        n_in += 1;
+                        self.highest_recv_ms = self.highest_recv_ms.max(h.t);
+                        let kind = ItemKind::Histogram {
+                            st: h.st,
+                            h: Box::new(self.hist.clone()),
+                        };
+                        self.route(h.sref, h.t, kind);
+                    }
+                    Ok(None) => break Ok(()),
+                    Err(e) => break Err(e),
+                }
+            },
+            Record::FloatHistograms(mut d) if cfg.send_native_histograms => loop {
+                match d.next_into(&mut self.fhist) {
+                    Ok(Some(h)) => {
+                        n_in += 1;
+                        self.highest_recv_ms = self.highest_recv_ms.max(h.t);
+                        let kind = ItemKind::FloatHistogram {
+                            st: h.st,
+                            h: Box::new(self.fhist.clone()),
+                        };
+                        self.route(h.sref, h.t, kind);
+                    }
+                    Ok(None) => break Ok(()),
+                    Err(e) => break Err(e),
+                }
+            },
+            Record::Exemplars(it) if cfg.send_exemplars => {
+                let mut r = Ok(());
+                for e in it {
+                    match e {
+                        Ok(e) => {
+                            n_in += 1;
+                            let labels = e
+                                .labels
+                                .iter()
+                                .map(|(n, v)| (Box::from(n), Box::from(v)))
+                                .collect();
+                            self.route(e.sref, e.t, ItemKind::Exemplar { v: e.v, labels });
+                        }
+                        Err(err) => r = Err(err),
+                    }
+                }
+                r
+            }
+            _ => Ok(()),
+        };
+        self.stats.data_in.fetch_add(n_in, Ordering::Relaxed);
+        if let Err(e) = res {
+            self.stats.decode_errors.fetch_add(1, Ordering::Relaxed);
+            tracing::warn!(error = %e, "WAL record partly undecodable; the rest of it is skipped.");
+        }
+    }
+
+    #[inline]
+    fn route(&mut self, sref: u64, t: i64, kind: ItemKind) {
+        match self.cache.get(sref) {
+            Ok(series) => {
+                let item = Item {
+                    series: Arc::clone(series),
+                    t,
+                    kind,
+                };
+                self.router.route(sref, item);
+            }
+            Err(missing) => {
+                self.stats
+                    .dropped_unknown_series
+                    .fetch_add(1, Ordering::Relaxed);
+                self.stats.queue.data_dropped.fetch_add(1, Ordering::Relaxed);
+                tracing::debug!(sref, reason = missing.reason(), "Dropped sample for a series with no labels.");
+            }
+        }
+    }
+
+    /// A new checkpoint: refresh the segments of the refs it holds, then forget the refs
+    /// Prometheus retired (FORMATS.md §5.6).
+    fn checkpoint_gc(&mut self, index: u64, path: &std::path::Path) {
+        let opts = TailOptions {
+            read_checkpoint: false,
+            ..TailOptions::default()
+        };
+        let Ok(mut t) = Tailer::open(path, opts) else {
+            return;
+        };
+        while let Ok(ev) = t.next_event(Duration::ZERO) {
+            match ev {
+                Event::Record(r) => {
+                    if let Ok(Record::Series(it)) = record::decode(r.bytes) {
+                        for (sref, _) in it.flatten() {
+                            self.cache.touch(sref, index);
+                        }
+                    }
+                }
+                Event::End => break,
+                _ => {}
+            }
+        }
+        let removed = self.cache.gc(index);
+        tracing::info!(endpoint = self.endpoint.name(), checkpoint = index, removed, series = self.cache.len(),
+            "Series cache garbage-collected after a new checkpoint.");
+    }
+
+    /// Every shard-update interval: Prometheus's resharding rule.
+    fn reshard_tick(&mut self) {
+        self.last_tick = Instant::now();
+        let q = &self.stats.queue;
+        let now = TickCounts {
+            data_in: self.stats.data_in.load(Ordering::Relaxed),
+            data_out: q.data_out.load(Ordering::Relaxed),
+            data_dropped: q.data_dropped.load(Ordering::Relaxed),
+            data_out_duration_nanos: q.data_out_duration_nanos.load(Ordering::Relaxed),
+            highest_recv_secs: self.highest_recv_ms.max(0) as f64 / 1000.0,
+            highest_sent_secs: q.highest_sent_ms.load(Ordering::Relaxed).max(0) as f64 / 1000.0,
+        };
+        let delta = TickCounts {
+            data_in: now.data_in - self.tick_base.data_in,
+            data_out: now.data_out - self.tick_base.data_out,
+            data_dropped: now.data_dropped - self.tick_base.data_dropped,
+            data_out_duration_nanos: now.data_out_duration_nanos
+                - self.tick_base.data_out_duration_nanos,
+            ..now
+        };
+        self.tick_base = now;
+        let tick = self.controller.tick(&delta);
+        if self.spec.fixed_shards.is_some() {
+            return;
+        }
+        let current = self.controller.current();
+        let skip = reshard_skip_reason(
+            tick.target,
+            current,
+            now_ms() as u64,
+            q.last_send_ms.load(Ordering::Relaxed).max(0) as u64,
+            self.pause.until_ms(),
+        );
+        if let Some(reason) = skip {
+            tracing::debug!(endpoint = self.endpoint.name(), ?reason, desired = ?tick.desired, "Not resharding.");
+            return;
+        }
+        self.reshard(tick.target);
+    }
+
+    /// Stops (flushing) the old shards, then starts `n` new ones: per-series order holds
+    /// because no new shard starts before every old one has sent what it held.
+    pub(crate) fn reshard(&mut self, n: usize) {
+        let from = self.router.num_shards();
+        tracing::info!(endpoint = self.endpoint.name(), from, to = n, "Resharding.");
+        if !self.router.stop_all(self.spec.flush_deadline) {
+            tracing::error!(endpoint = self.endpoint.name(),
+                "Old shards did not finish within the flush deadline while resharding.");
+        }
+        self.stats.reshards.fetch_add(1, Ordering::Relaxed);
+        self.start_shards(n);
+    }
+}
