@@ -51,8 +51,14 @@ pub fn run(args: &RunArgs) -> anyhow::Result<i32> {
         .wal_dir
         .clone()
         .or_else(|| cfg.ringwrite.wal_dir.clone())
-        .ok_or_else(|| anyhow::anyhow!("no WAL directory: pass --wal.dir or set ringwrite.wal_dir"))?;
-    if cfg.remote_write.iter().any(|e| !e.config.write_relabel_configs.is_empty()) {
+        .ok_or_else(|| {
+            anyhow::anyhow!("no WAL directory: pass --wal.dir or set ringwrite.wal_dir")
+        })?;
+    if cfg
+        .remote_write
+        .iter()
+        .any(|e| !e.config.write_relabel_configs.is_empty())
+    {
         anyhow::bail!(
             "write_relabel_configs are parsed but not applied yet; refusing to ship series that \
              relabeling would have dropped (remove them, or wait for relabel support)"
@@ -86,6 +92,7 @@ pub fn run(args: &RunArgs) -> anyhow::Result<i32> {
             pool_options: Default::default(),
             fixed_shards: args.shards,
             shard_update_interval: SHARD_UPDATE_INTERVAL,
+            reshard_plan: Vec::new(),
         };
         pipelines.push(Pipeline::start(spec, Arc::clone(&cores)).map_err(|e| anyhow::anyhow!(e))?);
     }
@@ -101,13 +108,15 @@ pub fn run(args: &RunArgs) -> anyhow::Result<i32> {
             last_log = Instant::now();
             for p in &pipelines {
                 let s = &p.stats;
-                tracing::info!(endpoint = p.name,
+                tracing::info!(
+                    endpoint = p.name,
                     samples_in = s.data_in.load(Ordering::Relaxed),
                     acked = s.queue.samples_acked.load(Ordering::Relaxed),
                     failed = s.queue.samples_failed.load(Ordering::Relaxed),
                     pending = s.queue.pending.load(Ordering::Relaxed),
                     shards = s.shards.load(Ordering::Relaxed),
-                    "Progress.");
+                    "Progress."
+                );
             }
         }
     }
@@ -119,12 +128,14 @@ pub fn run(args: &RunArgs) -> anyhow::Result<i32> {
             tracing::error!(endpoint = name, error = %e, "Endpoint stopped with an error.");
             failed = true;
         }
-        tracing::info!(endpoint = name,
+        tracing::info!(
+            endpoint = name,
             samples_in = s.data_in.load(Ordering::Relaxed),
             acked = s.queue.samples_acked.load(Ordering::Relaxed),
             failed = s.queue.samples_failed.load(Ordering::Relaxed),
             dropped_unknown_series = s.dropped_unknown_series.load(Ordering::Relaxed),
-            "Endpoint stopped.");
+            "Endpoint stopped."
+        );
     }
     if let Ok(c) = Arc::try_unwrap(cores) {
         c.shutdown();

@@ -27,11 +27,14 @@ pub fn endpoint_config(name: &str, rw: &RemoteWriteConfig) -> http::EndpointConf
         password: secret(&b.password),
         password_file: b.password_file.clone(),
     });
-    c.authorization = rw.authorization.as_ref().map(|a| http::AuthorizationConfig {
-        kind: (!a.auth_type.is_empty()).then(|| a.auth_type.clone()),
-        credentials: secret(&a.credentials),
-        credentials_file: a.credentials_file.clone(),
-    });
+    c.authorization = rw
+        .authorization
+        .as_ref()
+        .map(|a| http::AuthorizationConfig {
+            kind: (!a.auth_type.is_empty()).then(|| a.auth_type.clone()),
+            credentials: secret(&a.credentials),
+            credentials_file: a.credentials_file.clone(),
+        });
     let t = &rw.tls_config;
     c.tls_config = http::TlsConfig {
         ca: t.ca.clone(),

@@ -42,6 +42,9 @@ pub struct PipelineSpec {
     pub fixed_shards: Option<usize>,
     /// How often the shard count is reconsidered.
     pub shard_update_interval: Duration,
+    /// Tests and benchmarks: reshard through these counts, one per interval, instead of
+    /// following the resharding rule.
+    pub reshard_plan: Vec<usize>,
 }
 
 /// What an endpoint counted; read while it runs and after it stops.
@@ -233,7 +236,11 @@ impl Reader {
         self.router.set_shards(handles);
         self.controller.set_current(n);
         self.stats.shards.store(n as u64, Ordering::Relaxed);
-        tracing::info!(endpoint = self.endpoint.name(), shards = n, "Shards started.");
+        tracing::info!(
+            endpoint = self.endpoint.name(),
+            shards = n,
+            "Shards started."
+        );
     }
 
     fn run(&mut self) -> Result<(), String> {
@@ -276,8 +283,11 @@ impl Reader {
                 Event::Idle | Event::End => {
                     self.router.flush();
                     if !self.shipping {
-                        tracing::info!(endpoint = self.endpoint.name(), series = self.cache.len(),
-                            "Caught up with the WAL; shipping samples from now on.");
+                        tracing::info!(
+                            endpoint = self.endpoint.name(),
+                            series = self.cache.len(),
+                            "Caught up with the WAL; shipping samples from now on."
+                        );
                         self.shipping = true;
                     }
                     self.stats.caught_up.store(true, Ordering::Relaxed);
@@ -290,8 +300,11 @@ impl Reader {
         }
         let clean = self.router.stop_all(self.spec.flush_deadline);
         if !clean {
-            tracing::error!(endpoint = self.endpoint.name(), pending = self.stats.queue.pending.load(Ordering::Relaxed),
-                "Failed to flush all samples on shutdown.");
+            tracing::error!(
+                endpoint = self.endpoint.name(),
+                pending = self.stats.queue.pending.load(Ordering::Relaxed),
+                "Failed to flush all samples on shutdown."
+            );
         }
         Ok(())
     }
@@ -420,8 +433,15 @@ impl Reader {
                 self.stats
                     .dropped_unknown_series
                     .fetch_add(1, Ordering::Relaxed);
-                self.stats.queue.data_dropped.fetch_add(1, Ordering::Relaxed);
-                tracing::debug!(sref, reason = missing.reason(), "Dropped sample for a series with no labels.");
+                self.stats
+                    .queue
+                    .data_dropped
+                    .fetch_add(1, Ordering::Relaxed);
+                tracing::debug!(
+                    sref,
+                    reason = missing.reason(),
+                    "Dropped sample for a series with no labels."
+                );
             }
         }
     }
@@ -450,8 +470,13 @@ impl Reader {
             }
         }
         let removed = self.cache.gc(index);
-        tracing::info!(endpoint = self.endpoint.name(), checkpoint = index, removed, series = self.cache.len(),
-            "Series cache garbage-collected after a new checkpoint.");
+        tracing::info!(
+            endpoint = self.endpoint.name(),
+            checkpoint = index,
+            removed,
+            series = self.cache.len(),
+            "Series cache garbage-collected after a new checkpoint."
+        );
     }
 
     /// Every shard-update interval: Prometheus's resharding rule.
@@ -476,6 +501,11 @@ impl Reader {
         };
         self.tick_base = now;
         let tick = self.controller.tick(&delta);
+        if !self.spec.reshard_plan.is_empty() {
+            let next = self.spec.reshard_plan.remove(0);
+            self.reshard(next.max(1));
+            return;
+        }
         if self.spec.fixed_shards.is_some() {
             return;
         }
@@ -500,8 +530,10 @@ impl Reader {
         let from = self.router.num_shards();
         tracing::info!(endpoint = self.endpoint.name(), from, to = n, "Resharding.");
         if !self.router.stop_all(self.spec.flush_deadline) {
-            tracing::error!(endpoint = self.endpoint.name(),
-                "Old shards did not finish within the flush deadline while resharding.");
+            tracing::error!(
+                endpoint = self.endpoint.name(),
+                "Old shards did not finish within the flush deadline while resharding."
+            );
         }
         self.stats.reshards.fetch_add(1, Ordering::Relaxed);
         self.start_shards(n);

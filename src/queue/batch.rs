@@ -108,9 +108,7 @@ pub fn encode_batch(
                         out.counts.samples += 1;
                         continue;
                     }
-                    ItemKind::Histogram { st, h } => {
-                        req.push_histogram(&it.series, it.t, *st, h)
-                    }
+                    ItemKind::Histogram { st, h } => req.push_histogram(&it.series, it.t, *st, h),
                     ItemKind::FloatHistogram { st, h } => {
                         req.push_float_histogram(&it.series, it.t, *st, h)
                     }

@@ -27,12 +27,15 @@ pub struct Item {
     pub kind: ItemKind,
 }
 
+/// Exemplar labels owned by a queued item (name, value).
+pub type OwnedLabels = Box<[(Box<[u8]>, Box<[u8]>)]>;
+
 #[derive(Debug, Clone)]
 pub enum ItemKind {
     Sample { v: f64, st: i64 },
     Histogram { st: i64, h: Box<Histogram> },
     FloatHistogram { st: i64, h: Box<FloatHistogram> },
-    Exemplar { v: f64, labels: Box<[(Box<[u8]>, Box<[u8]>)]> },
+    Exemplar { v: f64, labels: OwnedLabels },
 }
 
 impl Item {

@@ -36,7 +36,13 @@ pub struct ShardContext {
 /// Hooks for metrics: called after every finished batch.
 pub trait SendObserver: Send + Sync {
     /// `outcome` of a batch of `items` that took `elapsed`.
-    fn batch_done(&self, outcome: &BatchOutcome, counts: &crate::http::SentCounts, bytes: usize, elapsed: Duration);
+    fn batch_done(
+        &self,
+        outcome: &BatchOutcome,
+        counts: &crate::http::SentCounts,
+        bytes: usize,
+        elapsed: Duration,
+    );
     fn retried(&self, counts: &crate::http::SentCounts);
     fn unsupported(&self, n: u64);
 }
@@ -157,9 +163,15 @@ async fn send_batch(ctx: &ShardContext, enc: &mut Encoders, batch: &mut Vec<Item
                 m.retried(&counts);
             }
         };
-        let outcome =
-            send_with_retry_observed(&ctx.pool, body, format, counts, &ctx.settings.retry, &mut on_retry)
-                .await;
+        let outcome = send_with_retry_observed(
+            &ctx.pool,
+            body,
+            format,
+            counts,
+            &ctx.settings.retry,
+            &mut on_retry,
+        )
+        .await;
         if let Some(m) = &ctx.metrics {
             m.batch_done(&outcome, &counts, bytes, start.elapsed());
         }
@@ -180,7 +192,9 @@ async fn send_batch(ctx: &ShardContext, enc: &mut Encoders, batch: &mut Vec<Item
                     .fetch_add(counts.exemplars, Ordering::Relaxed);
             }
             _ => {
-                ctx.stats.samples_failed.fetch_add(samples, Ordering::Relaxed);
+                ctx.stats
+                    .samples_failed
+                    .fetch_add(samples, Ordering::Relaxed);
             }
         }
         ctx.stats

@@ -64,14 +64,12 @@ pub fn parse_cores(spec: &str) -> Result<Vec<usize>, String> {
     for part in spec.split(',') {
         let part = part.trim();
         let (a, b) = part.split_once('-').unwrap_or((part, part));
-        let a: usize = a
-            .trim()
-            .parse()
-            .map_err(|_| format!("--cores: bad core id {a:?} in {spec:?} (want auto or a list like 0,1,4-7)"))?;
-        let b: usize = b
-            .trim()
-            .parse()
-            .map_err(|_| format!("--cores: bad core id {b:?} in {spec:?} (want auto or a list like 0,1,4-7)"))?;
+        let a: usize = a.trim().parse().map_err(|_| {
+            format!("--cores: bad core id {a:?} in {spec:?} (want auto or a list like 0,1,4-7)")
+        })?;
+        let b: usize = b.trim().parse().map_err(|_| {
+            format!("--cores: bad core id {b:?} in {spec:?} (want auto or a list like 0,1,4-7)")
+        })?;
         if b < a {
             return Err(format!("--cores: range {part:?} goes backwards"));
         }
@@ -166,7 +164,10 @@ fn core_main(
 ) {
     match pin {
         Some(c) if core_affinity::set_for_current(c) => {}
-        _ => tracing::warn!(core = id, "Cannot pin to this core (not in the affinity mask?); running unpinned."),
+        _ => tracing::warn!(
+            core = id,
+            "Cannot pin to this core (not in the affinity mask?); running unpinned."
+        ),
     }
     let forced_legacy = std::env::var_os("MONOIO_FORCE_LEGACY_DRIVER").is_some();
     let uring_ok = monoio::utils::detect_uring();
@@ -193,7 +194,12 @@ fn core_main(
         }
         (Driver::Epoll, false, true) => "io_uring probe failed",
     };
-    tracing::info!(core = id, driver = driver.name(), why, "Core event loop started.");
+    tracing::info!(
+        core = id,
+        driver = driver.name(),
+        why,
+        "Core event loop started."
+    );
     let _ = ready.send(Ok(driver));
     rt.block_on(async move {
         while let Ok(cmd) = rx.recv_async().await {
