@@ -221,3 +221,100 @@ fn rw1_order_holds_through_503_and_429_retries_and_reshards() {
 fn rw2_order_holds_through_faults_and_reshards() {
     run_case("io.prometheus.write.v2.Request", 4, vec![3, 1, 6]);
 }
+
+/// Like Prometheus, a first start without `--from-start` ships only what is written after
+/// the reader caught up with the WAL's end; series from before are known (no drops).
+#[test]
+fn first_start_ships_only_samples_written_after_it() {
+    let d = tempfile::tempdir().unwrap();
+    let mut w = WalWriter::create(d.path(), 0, 8 * PAGE_SIZE, Compression::Snappy).unwrap();
+    let mut b = Vec::new();
+    let labels: Vec<Vec<(String, String)>> = (0..50)
+        .map(|i| {
+            vec![
+                ("__name__".into(), "live".into()),
+                ("i".into(), format!("{i:02}")),
+            ]
+        })
+        .collect();
+    encode::series(
+        &mut b,
+        labels.iter().enumerate().map(|(i, l)| (i as u64 + 1, l)),
+    );
+    w.log(&[&b]).unwrap();
+    let scrape = |w: &mut WalWriter, s: i64| {
+        let batch: Vec<RefSample> = (0..50u64)
+            .map(|i| RefSample {
+                sref: i + 1,
+                t: T0 + s * 1000,
+                st: 0,
+                v: s as f64,
+            })
+            .collect();
+        let mut b = Vec::new();
+        encode::samples_v1(&mut b, &batch);
+        w.log(&[&b]).unwrap();
+    };
+    for s in 0..5 {
+        scrape(&mut w, s);
+    }
+    let rec = Arc::new(Recorder {
+        accepted: Mutex::new(BTreeMap::new()),
+        requests: AtomicU64::new(0),
+        failures: AtomicU64::new(0),
+        fail_every: 0,
+    });
+    let sink = Sink::builder(SinkTransport::H2c)
+        .handler(rec.clone())
+        .start()
+        .unwrap();
+    let yaml = format!(
+        "remote_write:\n  - url: {}\n    protocol: h2c\n    queue_config: {{batch_send_deadline: 20ms}}\n",
+        sink.url()
+    );
+    let cfg = Config::from_yaml(&yaml, "test.yml", None).unwrap();
+    let cores = Arc::new(Cores::start(&[0]).unwrap());
+    let spec = PipelineSpec {
+        endpoint: cfg.remote_write[0].clone(),
+        external_labels: Vec::new(),
+        wal_dir: d.path().to_path_buf(),
+        from_start: false,
+        flush_deadline: Duration::from_secs(10),
+        pool_options: Default::default(),
+        fixed_shards: None,
+        shard_update_interval: Duration::from_secs(10),
+        reshard_plan: Vec::new(),
+    };
+    let p = Pipeline::start(spec, Arc::clone(&cores)).unwrap();
+    let start = Instant::now();
+    while !p.stats.caught_up.load(Ordering::Relaxed) {
+        assert!(start.elapsed() < Duration::from_secs(10), "never caught up");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    for s in 5..8 {
+        scrape(&mut w, s);
+    }
+    w.next_segment().unwrap();
+    scrape(&mut w, 8);
+    while p.stats.queue.samples_acked.load(Ordering::Relaxed) < 4 * 50 {
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "new samples did not arrive"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    std::thread::sleep(Duration::from_millis(100));
+    let stats = Arc::clone(&p.stats);
+    p.stop().unwrap();
+    let got = rec.accepted.lock().unwrap().clone();
+    assert_eq!(got.len(), 50);
+    for v in got.values() {
+        let ts: Vec<i64> = v.iter().map(|(t, _)| (t - T0) / 1000).collect();
+        assert_eq!(ts, vec![5, 6, 7, 8], "only samples written after the start");
+    }
+    assert_eq!(stats.dropped_unknown_series.load(Ordering::Relaxed), 0);
+    drop(sink);
+    if let Ok(c) = Arc::try_unwrap(cores) {
+        c.shutdown();
+    }
+}

@@ -1,0 +1,254 @@
+//! End to end: a WAL of 100 k series x 120 samples, shipped from the start by the real
+//! pipeline (WAL reader thread -> series cache -> shards on a pinned core loop -> HTTP) to
+//! an in-process sink pinned to the other core.
+//!
+//! Run: `cargo bench --bench pipeline`. Environment:
+//! - `RINGWRITE_BENCH_PROTO=rw1|rw2` (default: both), `RINGWRITE_BENCH_TRANSPORT=h2c|http1`
+//!   (default h2c), `RINGWRITE_BENCH_SERIES` (100000), `RINGWRITE_BENCH_SAMPLES_PER_SERIES`
+//!   (120), `RINGWRITE_BENCH_SHARDS` (fixed shard count; default: resharding on).
+//!
+//! Reports samples/s, CPU seconds per million samples of ringwrite's own threads (the core
+//! loops and the WAL reader; the sink's thread is excluded), peak RSS above the base before
+//! the pipeline started, bytes per series, and the shard count at the end.
+
+use ringwrite::config::Config;
+use ringwrite::pipeline::{Pipeline, PipelineSpec};
+use ringwrite::record::{encode, RefSample};
+use ringwrite::runtime::Cores;
+use ringwrite::sink::{Sink, SinkTransport};
+use ringwrite::wal::writer::{Compression, WalWriter};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+const PER_TARGET: u64 = 1000;
+
+fn env_or<T: std::str::FromStr>(k: &str, d: T) -> T {
+    std::env::var(k)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(d)
+}
+
+fn main() {
+    let series: u64 = env_or("RINGWRITE_BENCH_SERIES", 100_000);
+    let per_series: i64 = env_or("RINGWRITE_BENCH_SAMPLES_PER_SERIES", 120);
+    let transport = std::env::var("RINGWRITE_BENCH_TRANSPORT").unwrap_or_else(|_| "h2c".into());
+    let protos: Vec<String> = match std::env::var("RINGWRITE_BENCH_PROTO") {
+        Ok(p) => vec![p],
+        Err(_) => vec!["rw1".into(), "rw2".into()],
+    };
+    let shards: Option<usize> = std::env::var("RINGWRITE_BENCH_SHARDS")
+        .ok()
+        .and_then(|s| s.parse().ok());
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join(format!("bench/out/pipeline-wal-{series}x{per_series}"));
+    if !dir.join("DONE").exists() {
+        let t = Instant::now();
+        generate(&dir, series, per_series);
+        println!("generated {} in {:.1?}", dir.display(), t.elapsed());
+    }
+    let total = series * per_series as u64;
+    println!(
+        "{:<5} {:<6} {:>10} {:>12} {:>16} {:>14} {:>14} {:>8} {:>8}",
+        "proto",
+        "trans",
+        "samples",
+        "M samples/s",
+        "CPU s/M samples",
+        "peak RSS MiB",
+        "B/series",
+        "shards",
+        "reshards"
+    );
+    for proto in &protos {
+        run_one(&dir, proto, &transport, total, series, shards);
+    }
+}
+
+fn run_one(
+    dir: &Path,
+    proto: &str,
+    transport: &str,
+    total: u64,
+    series: u64,
+    shards: Option<usize>,
+) {
+    let t = match transport {
+        "http1" => SinkTransport::Http1,
+        _ => SinkTransport::H2c,
+    };
+    let sink = Sink::builder(t)
+        .record(false)
+        .decompress(false)
+        .pin_to_core(1)
+        .start()
+        .expect("sink");
+    let message = if proto == "rw2" {
+        "io.prometheus.write.v2.Request"
+    } else {
+        "prometheus.WriteRequest"
+    };
+    let protocol = if transport == "http1" { "http1" } else { "h2c" };
+    let yaml = format!(
+        "remote_write:\n  - url: {}\n    name: bench\n    protocol: {protocol}\n    protobuf_message: {message}\n    queue_config:\n      max_shards: 16\n",
+        sink.url()
+    );
+    let cfg = Config::from_yaml(&yaml, "bench.yml", None).expect("config");
+    // Reset the peak-RSS watermark so generation and the sink's setup do not count.
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+    let base = rss_kib("VmRSS");
+    let cores = Arc::new(Cores::start(&[0]).expect("cores"));
+    let spec = PipelineSpec {
+        endpoint: cfg.remote_write[0].clone(),
+        external_labels: Vec::new(),
+        wal_dir: dir.to_path_buf(),
+        from_start: true,
+        flush_deadline: Duration::from_secs(60),
+        pool_options: Default::default(),
+        fixed_shards: shards,
+        shard_update_interval: Duration::from_secs(10),
+        reshard_plan: Vec::new(),
+    };
+    let cpu0 = ringwrite_threads_cpu();
+    let start = Instant::now();
+    let p = Pipeline::start(spec, Arc::clone(&cores)).expect("pipeline");
+    loop {
+        let acked = p.stats.queue.samples_acked.load(Ordering::Relaxed)
+            + p.stats.queue.samples_failed.load(Ordering::Relaxed);
+        if acked >= total {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(600),
+            "stuck at {acked}"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let wall = start.elapsed().as_secs_f64();
+    let cpu = ringwrite_threads_cpu() - cpu0;
+    let peak = rss_kib("VmHWM");
+    let stats = Arc::clone(&p.stats);
+    p.stop().expect("stop");
+    let failed = stats.queue.samples_failed.load(Ordering::Relaxed);
+    assert_eq!(failed, 0, "samples failed");
+    let above = peak.saturating_sub(base) as f64 * 1024.0;
+    println!(
+        "{:<5} {:<6} {:>10} {:>12.2} {:>16.3} {:>14.1} {:>14.0} {:>8} {:>8}",
+        proto,
+        transport,
+        total,
+        total as f64 / wall / 1e6,
+        cpu / (total as f64 / 1e6),
+        peak as f64 / 1024.0,
+        above / series as f64,
+        stats.shards.load(Ordering::Relaxed),
+        stats.reshards.load(Ordering::Relaxed)
+    );
+    drop(sink);
+    if let Ok(c) = Arc::try_unwrap(cores) {
+        c.shutdown();
+    }
+}
+
+fn generate(dir: &Path, series: u64, per_series: i64) {
+    let _ = std::fs::remove_dir_all(dir);
+    let mut w = WalWriter::create(dir, 0, 128 << 20, Compression::Snappy).expect("create");
+    let mut buf = Vec::new();
+    let targets = series.div_ceil(PER_TARGET);
+    for t in 0..targets {
+        let labels: Vec<Vec<(String, String)>> = (0..PER_TARGET.min(series - t * PER_TARGET))
+            .map(|i| {
+                let mut l = vec![
+                    (
+                        "__name__".to_string(),
+                        format!("node_metric_{}_total", i % 97),
+                    ),
+                    ("cpu".to_string(), format!("{}", i % 16)),
+                    (
+                        "instance".to_string(),
+                        format!("10.{}.{}.{}:9100", t / 250, t % 250, i % 7),
+                    ),
+                    ("job".to_string(), "node".to_string()),
+                    (
+                        "mode".to_string(),
+                        ["user", "system", "idle", "iowait"][(i % 4) as usize].into(),
+                    ),
+                    ("pod".to_string(), format!("node-exporter-{t:05}-{i:04}")),
+                ];
+                l.sort();
+                l
+            })
+            .collect();
+        buf.clear();
+        encode::series(
+            &mut buf,
+            labels
+                .iter()
+                .enumerate()
+                .map(|(i, l)| (t * PER_TARGET + i as u64 + 1, l)),
+        );
+        w.log(&[&buf]).expect("write");
+    }
+    let mut batch = Vec::new();
+    for s in 0..per_series {
+        for t in 0..targets {
+            batch.clear();
+            let n = PER_TARGET.min(series - t * PER_TARGET);
+            let ts = 1_700_000_000_000 + s * 15_000 + t as i64;
+            for i in 0..n {
+                batch.push(RefSample {
+                    sref: t * PER_TARGET + i + 1,
+                    t: ts,
+                    st: 0,
+                    v: if i % 3 == 0 {
+                        (s * 7 + i as i64) as f64
+                    } else {
+                        ((s * 31 + i as i64) % 1000) as f64 / 4.0
+                    },
+                });
+            }
+            buf.clear();
+            encode::samples_v1(&mut buf, &batch);
+            w.log(&[&buf]).expect("write");
+        }
+    }
+    w.close().expect("close");
+    std::fs::write(dir.join("DONE"), b"").expect("mark");
+}
+
+fn rss_kib(field: &str) -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with(field))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|v| v.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+/// CPU seconds of ringwrite's own threads (core loops, WAL readers), not the sink's.
+fn ringwrite_threads_cpu() -> f64 {
+    let tick = 100.0; // USER_HZ
+    let mut total = 0.0;
+    if let Ok(rd) = std::fs::read_dir("/proc/self/task") {
+        for t in rd.flatten() {
+            let comm = std::fs::read_to_string(t.path().join("comm")).unwrap_or_default();
+            let comm = comm.trim();
+            if !comm.starts_with("ringwrite-") || comm.starts_with("ringwrite-sink") {
+                continue;
+            }
+            if let Ok(stat) = std::fs::read_to_string(t.path().join("stat")) {
+                let after = stat.rsplit_once(") ").map(|x| x.1).unwrap_or("");
+                let f: Vec<&str> = after.split_whitespace().collect();
+                let ut: f64 = f.get(11).and_then(|v| v.parse().ok()).unwrap_or(0.0);
+                let st: f64 = f.get(12).and_then(|v| v.parse().ok()).unwrap_or(0.0);
+                total += (ut + st) / tick;
+            }
+        }
+    }
+    total
+}
