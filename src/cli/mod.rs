@@ -1,6 +1,7 @@
 //! Command-line interface: `ringwrite <command>`. Flags follow Prometheus's spelling and
 //! take both `--flag=value` and `--flag value`.
 
+mod demo;
 mod format;
 mod inspect;
 mod run;
@@ -31,6 +32,8 @@ pub enum Command {
     Run(RunArgs),
     /// Check a configuration file.
     Check(CheckArgs),
+    /// Ship a bundled Prometheus WAL through the whole pipeline to an in-process receiver.
+    Demo(DemoArgs),
     /// Work with a Prometheus WAL directory.
     Wal {
         #[command(subcommand)]
@@ -91,6 +94,24 @@ pub struct RunArgs {
     pub shards: Option<usize>,
 }
 
+/// `ringwrite demo`.
+#[derive(Args, Debug, Clone)]
+pub struct DemoArgs {
+    /// The WAL to ship (default: the bundled Prometheus 2.42 fixture).
+    #[arg(
+        long = "wal.dir",
+        value_name = "DIR",
+        default_value = "tests/fixtures/prom242-basic"
+    )]
+    pub wal_dir: PathBuf,
+    /// Send Remote-Write 2.0 instead of 1.0.
+    #[arg(long)]
+    pub rw2: bool,
+    /// Cores to pin event loops to.
+    #[arg(long = "cores", value_name = "LIST")]
+    pub cores: Option<String>,
+}
+
 /// `ringwrite check`.
 #[derive(Args, Debug, Clone)]
 pub struct CheckArgs {
@@ -115,5 +136,6 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         } => inspect::run(&args),
         Command::Run(args) => run::run(&args),
         Command::Check(args) => run::check(&args),
+        Command::Demo(args) => demo::run(&args),
     }
 }
