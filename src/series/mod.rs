@@ -5,9 +5,12 @@
 //! Entries are `Arc`s: queued items point at their series, so a series retired (or
 //! re-announced) while items are in flight stays valid until they are sent.
 
+mod table;
+
+pub use table::RefTable;
+
 use crate::encode::{EncodeError, EncodedSeries, SymbolInterner};
 use crate::record::{Labels, MetricType, SeriesRef};
-use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
 /// Why an item had no series to go with.
@@ -36,9 +39,9 @@ struct Entry {
 
 /// Series of one WAL, for one endpoint configuration (external labels applied).
 pub struct SeriesCache {
-    entries: HashMap<SeriesRef, Entry>,
+    entries: RefTable<Entry>,
     /// Refs dropped on purpose, with their segment.
-    dropped: HashMap<SeriesRef, u64>,
+    dropped: RefTable<u64>,
     /// Shared with the shards that encode RW 2.0 (they resolve symbol ids to strings).
     interner: Arc<RwLock<SymbolInterner>>,
     /// Sorted by name; added to every series that lacks the name (series labels win).
@@ -56,8 +59,8 @@ impl SeriesCache {
             .collect();
         ext.sort();
         SeriesCache {
-            entries: HashMap::new(),
-            dropped: HashMap::new(),
+            entries: RefTable::default(),
+            dropped: RefTable::default(),
             interner: Arc::new(RwLock::new(SymbolInterner::new())),
             external_labels: ext,
             scratch: Vec::new(),
@@ -91,7 +94,7 @@ impl SeriesCache {
         labels: Labels<'_>,
         segment: u64,
     ) -> Result<(), EncodeError> {
-        if let Some(e) = self.entries.get_mut(&sref) {
+        if let Some(e) = self.entries.get_mut(sref) {
             // Re-announcement (checkpoint, then segment): refs never change labels.
             e.segment = e.segment.max(segment);
             return Ok(());
@@ -135,7 +138,7 @@ impl SeriesCache {
 
     /// Marks `sref` as dropped on purpose (relabeling), seen in `segment`.
     pub fn drop_series(&mut self, sref: SeriesRef, segment: u64) {
-        if let Some(e) = self.entries.remove(&sref) {
+        if let Some(e) = self.entries.remove(sref) {
             self.label_bytes -= e.series.rw1_labels().len();
         }
         self.dropped.insert(sref, segment);
@@ -144,9 +147,9 @@ impl SeriesCache {
     /// The series for `sref`, or why there is none.
     #[inline]
     pub fn get(&self, sref: SeriesRef) -> Result<&Arc<EncodedSeries>, Missing> {
-        match self.entries.get(&sref) {
+        match self.entries.get(sref) {
             Some(e) => Ok(&e.series),
-            None if self.dropped.contains_key(&sref) => Err(Missing::Dropped),
+            None if self.dropped.contains_key(sref) => Err(Missing::Dropped),
             None => Err(Missing::Unknown),
         }
     }
@@ -159,7 +162,7 @@ impl SeriesCache {
         help: &[u8],
         unit: &[u8],
     ) -> Result<(), EncodeError> {
-        let Some(e) = self.entries.get_mut(&sref) else {
+        let Some(e) = self.entries.get_mut(sref) else {
             return Ok(());
         };
         let mut interner = self
@@ -174,10 +177,10 @@ impl SeriesCache {
 
     /// Marks `sref` as still alive in checkpoint `segment` (before [`SeriesCache::gc`]).
     pub fn touch(&mut self, sref: SeriesRef, segment: u64) {
-        if let Some(e) = self.entries.get_mut(&sref) {
+        if let Some(e) = self.entries.get_mut(sref) {
             e.segment = e.segment.max(segment);
         }
-        if let Some(s) = self.dropped.get_mut(&sref) {
+        if let Some(s) = self.dropped.get_mut(sref) {
             *s = (*s).max(segment);
         }
     }

@@ -1,6 +1,6 @@
 //! A segment file mapped into memory, read only up to its current size.
 
-use memmap2::{Advice, Mmap, MmapOptions};
+use memmap2::{Advice, Mmap, MmapOptions, UncheckedAdvice};
 use std::fs::File;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
@@ -97,6 +97,23 @@ impl MappedSegment {
             // Advice is a hint; failure changes nothing but speed.
             let _ = m.advise(Advice::Sequential);
         }
+    }
+
+    /// Drops this process's page mappings below `offset` (the pages stay in the page
+    /// cache), so reading a large segment front to back keeps RSS flat instead of growing
+    /// to the segment size.
+    pub fn release_before(&self, offset: u64) {
+        let Some(m) = &self.map else { return };
+        let page = 4096u64;
+        let end = (offset.min(self.size) / page) * page;
+        if end == 0 {
+            return;
+        }
+        // SAFETY: MADV_DONTNEED on a read-only, shared, file-backed mapping only discards
+        // our page-table entries: a later access faults the page back in from the page
+        // cache / file with the same contents, so no slice we hand out (all bounded by
+        // `size`, and all read-only) can observe different bytes or dangling memory.
+        let _ = unsafe { m.unchecked_advise_range(UncheckedAdvice::DontNeed, 0, end as usize) };
     }
 
     fn remap(&mut self, len: u64) -> std::io::Result<()> {

@@ -10,6 +10,9 @@ use std::path::Path;
 /// allocate gigabytes.
 pub const MAX_RECORD_SIZE: usize = 256 << 20;
 
+/// Pages this far behind the read position are released from the mapping.
+const RELEASE_EVERY: u64 = 8 << 20;
+
 /// Where a record starts: the segment and the byte offset of its first fragment.
 /// A reader can be started at any such position.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
@@ -100,6 +103,8 @@ pub struct SegmentReader {
     stats: ReaderStats,
     last: Loc,
     last_offset: u64,
+    /// Offset below which the mapping's pages were released.
+    released: u64,
 }
 
 impl SegmentReader {
@@ -134,6 +139,7 @@ impl SegmentReader {
             stats: ReaderStats::default(),
             last: Loc::None,
             last_offset: 0,
+            released: 0,
         }
     }
 
@@ -213,6 +219,12 @@ impl SegmentReader {
 
     /// Like [`SegmentReader::next_read`] without borrowing the reader in the result.
     pub fn poll(&mut self) -> Poll {
+        // Keep RSS bounded on big segments: release what is far behind us.
+        let done = self.offset();
+        if done >= self.released + RELEASE_EVERY {
+            self.seg.release_before(done);
+            self.released = done;
+        }
         loop {
             let data = self.seg.data();
             let at = self.off;
