@@ -142,7 +142,8 @@ mod tests {
 
     #[test]
     fn bucket_validation() {
-        let table: &[(&[f64], Result<&[f64], ()>)] = &[
+        type Case<'a> = (&'a [f64], Result<&'a [f64], ()>);
+        let table: &[Case] = &[
             (&[1.0, 2.0], Ok(&[1.0, 2.0])),
             (&[1.0, f64::INFINITY], Ok(&[1.0])),
             (&[], Ok(&[])),

@@ -2,7 +2,7 @@
 //! Prometheus's own remote-storage metric names so existing dashboards and alerts work
 //! (DESIGN.md "metrics", FORMATS.md §5.9).
 //!
-//! * [`Registry`]: registration (idempotent: the same name and labels give the same handle)
+//! * [`Registry`] does registration (idempotent: the same name and labels give the same handle)
 //!   and [`Registry::render`] for `/metrics`.
 //! * Handles, all `Clone + Send + Sync`, updated from any thread with relaxed atomics:
 //!   [`Counter`], [`Gauge`], [`HistogramMetric`] (fixed buckets); [`Summary`] takes a short

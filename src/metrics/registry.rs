@@ -101,6 +101,9 @@ pub enum MetricsError {
 
 type GaugeFn = Arc<dyn Fn() -> f64 + Send + Sync>;
 
+/// A family copied out of the registry for rendering: name, help, type, (labels, value).
+type FamilySnapshot = (String, String, MetricType, Vec<(String, Value)>);
+
 #[derive(Clone)]
 enum Value {
     Counter(Counter),
@@ -350,7 +353,7 @@ impl Registry {
     /// The text exposition format 0.0.4: families sorted by name, each with one `# HELP`
     /// and `# TYPE`, series sorted by label values, label names sorted (`le`/`quantile` last).
     pub fn render(&self) -> String {
-        let snapshot: Vec<(String, String, MetricType, Vec<(String, Value)>)> = {
+        let snapshot: Vec<FamilySnapshot> = {
             let families = self.lock();
             families
                 .iter()
