@@ -110,6 +110,7 @@ fn run_one(
         fixed_shards: shards,
         shard_update_interval: Duration::from_secs(10),
         reshard_plan: Vec::new(),
+        registry: None,
     };
     let cpu0 = ringwrite_threads_cpu();
     let start = Instant::now();

@@ -164,6 +164,7 @@ fn run_case(protobuf_message: &str, fail_every: u64, plan: Vec<usize>) {
         fixed_shards: Some(plan.first().copied().unwrap_or(3)),
         shard_update_interval: Duration::from_millis(150),
         reshard_plan: plan.iter().skip(1).copied().collect(),
+        registry: None,
     };
     let total: usize = want.values().map(Vec::len).sum();
     let p = Pipeline::start(spec, Arc::clone(&cores)).unwrap();
@@ -284,6 +285,7 @@ fn first_start_ships_only_samples_written_after_it() {
         fixed_shards: None,
         shard_update_interval: Duration::from_secs(10),
         reshard_plan: Vec::new(),
+        registry: None,
     };
     let p = Pipeline::start(spec, Arc::clone(&cores)).unwrap();
     let start = Instant::now();

@@ -278,6 +278,7 @@ fn run_ships_a_live_prometheus_wal_exactly_to_victoriametrics_and_prometheus() {
     )
     .unwrap();
     let log = std::fs::File::create(tmp.path().join("ringwrite.log")).unwrap();
+    let web_port = free_port();
     let mut rw = ChildGuard::spawn(
         "ringwrite",
         Command::new(env!("CARGO_BIN_EXE_ringwrite"))
@@ -286,6 +287,7 @@ fn run_ships_a_live_prometheus_wal_exactly_to_victoriametrics_and_prometheus() {
             .arg("--wal.dir")
             .arg(&writer_data)
             .args(["--from-start", "--cores", "0,1"])
+            .arg(format!("--web.listen-address=127.0.0.1:{web_port}"))
             .stdout(Stdio::null())
             .stderr(log),
     );
@@ -327,6 +329,31 @@ fn run_ships_a_live_prometheus_wal_exactly_to_victoriametrics_and_prometheus() {
         }
         std::thread::sleep(Duration::from_millis(500));
     }
+    // Self-metrics under Prometheus's names, per endpoint.
+    std::thread::sleep(Duration::from_millis(1500));
+    let (status, metrics) = http_get(web_port, "/metrics").expect("GET /metrics");
+    assert_eq!(status, 200);
+    let value = |prefix: &str| -> f64 {
+        metrics
+            .lines()
+            .find(|l| l.starts_with(prefix))
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("no {prefix} in /metrics:\n{metrics}"))
+    };
+    let sent = value("prometheus_remote_storage_samples_total{remote_name=\"vm\"");
+    assert!(
+        sent >= vm_want.values().map(Vec::len).sum::<usize>() as f64,
+        "{sent}"
+    );
+    assert!(value("prometheus_remote_storage_shards{remote_name=\"prom\"") >= 1.0);
+    assert!(
+        value("prometheus_remote_storage_queue_highest_sent_timestamp_seconds{remote_name=\"vm\"")
+            > 1e9
+    );
+    assert!(value("prometheus_remote_storage_histograms_total{remote_name=\"prom\"") > 0.0);
+    assert!(value("prometheus_remote_storage_exemplars_total{remote_name=\"prom\"") > 0.0);
+    assert_eq!(http_get(web_port, "/-/ready").unwrap().0, 200);
     rw.signal(libc::SIGTERM);
     let (status, clean) = rw.terminate(Duration::from_secs(90));
     let rw_log = std::fs::read_to_string(tmp.path().join("ringwrite.log")).unwrap_or_default();

@@ -115,6 +115,7 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<i32> {
         fixed_shards: None,
         shard_update_interval: SHARD_UPDATE_INTERVAL,
         reshard_plan: Vec::new(),
+        registry: None,
     };
     let start = Instant::now();
     let p = Pipeline::start(spec, Arc::clone(&cores)).map_err(|e| anyhow::anyhow!(e))?;

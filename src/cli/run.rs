@@ -75,7 +75,23 @@ pub fn run(args: &RunArgs) -> anyhow::Result<i32> {
         (None, None) => parse_cores("auto").map_err(|e| anyhow::anyhow!(e))?,
     };
     super::signal::install();
+    let registry = crate::metrics::Registry::new();
+    let listen = args
+        .web_listen_address
+        .clone()
+        .or_else(|| cfg.ringwrite.web_listen_address.clone())
+        .unwrap_or_else(|| crate::web::DEFAULT_LISTEN_ADDRESS.to_string());
+    let control = Arc::new(RunControl::default());
+    let web_opts =
+        crate::web::WebOptions::from_listen_address(&listen).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let web = crate::web::serve(web_opts, registry.clone(), control.clone())
+        .map_err(|e| anyhow::anyhow!("--web.listen-address {listen}: {e}"))?;
+    tracing::info!(address = %web.local_addr(), "Serving /metrics, /-/healthy, /-/ready.");
     let cores = Arc::new(Cores::start(&core_ids)?);
+    crate::metrics::register_build_info(&registry);
+    for c in cores.cores() {
+        crate::metrics::CoreMetrics::new(&registry, c.id).set_driver(c.driver.name());
+    }
     let external: Vec<(String, String)> = cfg
         .external_labels
         .iter()
@@ -93,9 +109,11 @@ pub fn run(args: &RunArgs) -> anyhow::Result<i32> {
             fixed_shards: args.shards,
             shard_update_interval: SHARD_UPDATE_INTERVAL,
             reshard_plan: Vec::new(),
+            registry: Some(registry.clone()),
         };
         pipelines.push(Pipeline::start(spec, Arc::clone(&cores)).map_err(|e| anyhow::anyhow!(e))?);
     }
+    control.ready.store(true, Ordering::SeqCst);
     let mut last_log = Instant::now();
     let mut failed = false;
     while !super::signal::interrupted() {
@@ -120,6 +138,7 @@ pub fn run(args: &RunArgs) -> anyhow::Result<i32> {
             }
         }
     }
+    control.ready.store(false, Ordering::SeqCst);
     tracing::info!("Stopping: flushing queued samples.");
     for p in pipelines {
         let name = p.name.clone();
@@ -140,5 +159,26 @@ pub fn run(args: &RunArgs) -> anyhow::Result<i32> {
     if let Ok(c) = Arc::try_unwrap(cores) {
         c.shutdown();
     }
+    web.shutdown();
     Ok(if failed { 1 } else { 0 })
+}
+
+/// What `/-/ready` and `/-/reload` see.
+#[derive(Default)]
+struct RunControl {
+    ready: std::sync::atomic::AtomicBool,
+}
+
+impl crate::web::Control for RunControl {
+    fn ready(&self) -> bool {
+        self.ready.load(Ordering::SeqCst)
+    }
+
+    fn reload(&self) -> Result<(), String> {
+        Err(
+            "reloading the configuration is not supported yet; restart ringwrite to apply \
+             a new file"
+                .to_string(),
+        )
+    }
 }

@@ -4,6 +4,7 @@
 //! slow receiver never holds back another one.
 
 pub mod adapt;
+mod observe;
 
 use crate::config::{Endpoint as EndpointConfig, ProtobufMessage};
 use crate::http::{Endpoint, Pool, PoolOptions, RetryPolicy, WireFormat};
@@ -45,6 +46,8 @@ pub struct PipelineSpec {
     /// Tests and benchmarks: reshard through these counts, one per interval, instead of
     /// following the resharding rule.
     pub reshard_plan: Vec<usize>,
+    /// Where the self-metrics go (`None`: not exported).
+    pub registry: Option<crate::metrics::Registry>,
 }
 
 /// What an endpoint counted; read while it runs and after it stops.
@@ -149,6 +152,10 @@ struct Reader {
     last_tick: Instant,
     tick_base: TickCounts,
     epoch: u64,
+    metrics: Option<(Arc<observe::BatchMetrics>, crate::metrics::WatcherMetrics)>,
+    synced: observe::Synced,
+    last_sync: Instant,
+    desired: Option<f64>,
 }
 
 impl Reader {
@@ -180,7 +187,23 @@ impl Reader {
             None => (q.min_shards, q.max_shards),
         };
         let router = Router::new(Arc::clone(&stats.queue), q.max_samples_per_send);
+        let metrics = spec.registry.as_ref().map(|reg| {
+            let url = crate::config::redact_url(&spec.endpoint.config.url);
+            let qm = crate::metrics::QueueMetrics::new(reg, &spec.endpoint.name, &url);
+            qm.shards_min.set(min as f64);
+            qm.shards_max.set(max as f64);
+            qm.shard_capacity.set(q.capacity as f64);
+            qm.max_samples_per_send.set(q.max_samples_per_send as f64);
+            (
+                Arc::new(observe::BatchMetrics(qm)),
+                crate::metrics::WatcherMetrics::new(reg, &spec.endpoint.name),
+            )
+        });
         Ok(Reader {
+            metrics,
+            synced: observe::Synced::default(),
+            last_sync: Instant::now(),
+            desired: None,
             cache: SeriesCache::new(&spec.external_labels),
             shipping: spec.from_start,
             spec,
@@ -217,9 +240,12 @@ impl Reader {
                 Arc::clone(&self.stats.queue),
                 self.cache.interner(),
                 Arc::clone(&self.pause),
+                self.metrics
+                    .as_ref()
+                    .map(|(m, _)| Arc::clone(m) as Arc<dyn crate::queue::SendObserver>),
             );
             self.cores.spawn_on(id, move || {
-                let (endpoint, opts, settings, stats, interner, pause) = ctx_parts;
+                let (endpoint, opts, settings, stats, interner, pause, metrics) = ctx_parts;
                 let pool = core_pool(&endpoint, &opts);
                 run_shard(crate::queue::ShardContext {
                     id,
@@ -229,7 +255,7 @@ impl Reader {
                     stats,
                     interner,
                     pause,
-                    metrics: None,
+                    metrics,
                 })
             });
         }
@@ -296,6 +322,21 @@ impl Reader {
             }
             if self.last_tick.elapsed() >= self.spec.shard_update_interval {
                 self.reshard_tick();
+            }
+            if self.last_sync.elapsed() >= Duration::from_secs(1) {
+                self.last_sync = Instant::now();
+                if let Some((m, w)) = &self.metrics {
+                    observe::sync(
+                        &m.0,
+                        w,
+                        &self.stats,
+                        &mut self.synced,
+                        self.router.enqueue_waits,
+                        self.highest_recv_ms,
+                        tailer.position().map(|p| p.segment),
+                        self.desired,
+                    );
+                }
             }
         }
         let clean = self.router.stop_all(self.spec.flush_deadline);
@@ -501,6 +542,9 @@ impl Reader {
         };
         self.tick_base = now;
         let tick = self.controller.tick(&delta);
+        if tick.desired.is_some() {
+            self.desired = tick.desired;
+        }
         if !self.spec.reshard_plan.is_empty() {
             let next = self.spec.reshard_plan.remove(0);
             self.reshard(next.max(1));
