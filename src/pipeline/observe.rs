@@ -53,6 +53,10 @@ impl SendObserver for BatchMetrics {
         m.exemplars_retried_total.add(counts.exemplars);
     }
 
+    fn lag(&self, secs: f64) {
+        self.0.end_to_end_lag_seconds.observe_secs(secs);
+    }
+
     fn unsupported(&self, n: u64) {
         self.0
             .dropped(Kind::Histograms, "nhcb_in_rw1_not_supported")

@@ -45,6 +45,8 @@ pub trait SendObserver: Send + Sync {
     );
     fn retried(&self, counts: &crate::http::SentCounts);
     fn unsupported(&self, n: u64);
+    /// Seconds from the newest sample of an acknowledged batch to its acknowledgement.
+    fn lag(&self, secs: f64);
 }
 
 /// The shard loop. Returns when told to stop (after sending what it holds) or when the
@@ -182,6 +184,9 @@ async fn send_batch(ctx: &ShardContext, enc: &mut Encoders, batch: &mut Vec<Item
                 continue;
             }
             BatchOutcome::Sent { written, .. } => {
+                if let Some(m) = &ctx.metrics {
+                    m.lag((now_ms() - encoded.max_t) as f64 / 1000.0);
+                }
                 let acked = written.map_or(samples, |w| (w.samples + w.histograms).min(samples));
                 ctx.stats.samples_acked.fetch_add(acked, Ordering::Relaxed);
                 ctx.stats
