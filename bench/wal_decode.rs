@@ -17,6 +17,7 @@
 //! head appender does.
 
 use ringwrite::record::{self, encode, Histogram, Record, RefSample};
+use ringwrite::runtime::thread_cpu;
 use ringwrite::wal::tail::{Event, TailOptions, Tailer};
 use ringwrite::wal::writer::{Compression, WalWriter};
 use std::os::fd::AsRawFd;
@@ -292,16 +293,4 @@ fn drop_cache(dir: &Path) {
             }
         }
     }
-}
-
-fn thread_cpu() -> Duration {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: `ts` is a valid out-pointer for the duration of the call.
-    unsafe {
-        libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts);
-    }
-    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
 }

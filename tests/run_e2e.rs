@@ -353,6 +353,10 @@ fn run_ships_a_live_prometheus_wal_exactly_to_victoriametrics_and_prometheus() {
     );
     assert!(value("prometheus_remote_storage_histograms_total{remote_name=\"prom\"") > 0.0);
     assert!(value("prometheus_remote_storage_exemplars_total{remote_name=\"prom\"") > 0.0);
+    assert!(
+        metrics.contains("ringwrite_core_busy_ratio{core=\"0\"}"),
+        "{metrics}"
+    );
     assert_eq!(http_get(web_port, "/-/ready").unwrap().0, 200);
     rw.signal(libc::SIGTERM);
     let (status, clean) = rw.terminate(Duration::from_secs(90));

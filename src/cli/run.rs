@@ -89,8 +89,23 @@ pub fn run(args: &RunArgs) -> anyhow::Result<i32> {
     tracing::info!(address = %web.local_addr(), "Serving /metrics, /-/healthy, /-/ready.");
     let cores = Arc::new(Cores::start(&core_ids)?);
     crate::metrics::register_build_info(&registry);
-    for c in cores.cores() {
-        crate::metrics::CoreMetrics::new(&registry, c.id).set_driver(c.driver.name());
+    for (i, c) in cores.cores().iter().enumerate() {
+        let m = crate::metrics::CoreMetrics::new(&registry, c.id);
+        m.set_driver(c.driver.name());
+        // Busy ratio: the loop thread's CPU time over wall time, each second.
+        let busy = m.busy_ratio.clone();
+        cores.spawn_on(i, move || async move {
+            let mut last = (Instant::now(), crate::runtime::thread_cpu());
+            loop {
+                monoio::time::sleep(Duration::from_secs(1)).await;
+                let now = (Instant::now(), crate::runtime::thread_cpu());
+                let wall = now.0.duration_since(last.0).as_secs_f64();
+                if wall > 0.0 {
+                    busy.set(((now.1 - last.1).as_secs_f64() / wall).clamp(0.0, 1.0));
+                }
+                last = now;
+            }
+        });
     }
     let external: Vec<(String, String)> = cfg
         .external_labels

@@ -46,6 +46,22 @@ pub struct Cores {
     next: std::sync::atomic::AtomicUsize,
 }
 
+/// CPU time (user + system) of the calling thread.
+pub fn thread_cpu() -> std::time::Duration {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid, writable timespec for the duration of the call.
+    unsafe {
+        libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts);
+    }
+    std::time::Duration::new(
+        ts.tv_sec.max(0) as u64,
+        ts.tv_nsec.clamp(0, 999_999_999) as u32,
+    )
+}
+
 /// Parses `--cores`: `auto` (every core this process may run on) or a list `0,1,4-7`.
 pub fn parse_cores(spec: &str) -> Result<Vec<usize>, String> {
     let spec = spec.trim();
