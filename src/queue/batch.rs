@@ -1,11 +1,12 @@
 //! Turning a batch of queued items into one compressed request body.
 
-use super::{Item, ItemKind};
+use super::{Item, ItemKind, OwnedLabels};
 use crate::encode::{
-    Compression, Compressor, EncodeError, Pushed, Rw1Encoder, Rw2Encoder, SymbolInterner,
+    Compression, Compressor, EncodeError, EncodedSeries, Pushed, Rw1Encoder, Rw1Request,
+    Rw2Encoder, Rw2Request, SymbolInterner,
 };
 use crate::http::{SentCounts, WireFormat};
-use crate::record::RefSample;
+use crate::record::{FloatHistogram, Histogram, RefSample};
 use bytes::{Bytes, BytesMut};
 use std::sync::RwLock;
 
@@ -38,6 +39,93 @@ pub struct Encoded {
     pub max_t: i64,
 }
 
+/// What both request builders offer, so one loop fills either.
+trait Request {
+    fn sample(&mut self, series: &EncodedSeries, s: &RefSample);
+    fn histogram(&mut self, series: &EncodedSeries, t: i64, st: i64, h: &Histogram) -> Pushed;
+    fn float_histogram(
+        &mut self,
+        series: &EncodedSeries,
+        t: i64,
+        st: i64,
+        h: &FloatHistogram,
+    ) -> Pushed;
+    fn exemplar(&mut self, series: &EncodedSeries, t: i64, v: f64, labels: &OwnedLabels);
+}
+
+impl Request for Rw1Request<'_> {
+    fn sample(&mut self, series: &EncodedSeries, s: &RefSample) {
+        self.push_sample(series, s)
+    }
+    fn histogram(&mut self, series: &EncodedSeries, t: i64, _st: i64, h: &Histogram) -> Pushed {
+        self.push_histogram(series, t, h)
+    }
+    fn float_histogram(
+        &mut self,
+        series: &EncodedSeries,
+        t: i64,
+        _st: i64,
+        h: &FloatHistogram,
+    ) -> Pushed {
+        self.push_float_histogram(series, t, h)
+    }
+    fn exemplar(&mut self, series: &EncodedSeries, t: i64, v: f64, labels: &OwnedLabels) {
+        self.push_exemplar(series, t, v, labels.iter().map(|(n, v)| (&n[..], &v[..])))
+    }
+}
+
+impl Request for Rw2Request<'_> {
+    fn sample(&mut self, series: &EncodedSeries, s: &RefSample) {
+        self.push_sample(series, s)
+    }
+    fn histogram(&mut self, series: &EncodedSeries, t: i64, st: i64, h: &Histogram) -> Pushed {
+        self.push_histogram(series, t, st, h)
+    }
+    fn float_histogram(
+        &mut self,
+        series: &EncodedSeries,
+        t: i64,
+        st: i64,
+        h: &FloatHistogram,
+    ) -> Pushed {
+        self.push_float_histogram(series, t, st, h)
+    }
+    fn exemplar(&mut self, series: &EncodedSeries, t: i64, v: f64, labels: &OwnedLabels) {
+        self.push_exemplar(series, t, v, labels.iter().map(|(n, v)| (&n[..], &v[..])))
+    }
+}
+
+/// Pushes every item of `batch` into `req`, counting what went in.
+fn push_all(req: &mut impl Request, batch: &[Item], out: &mut Encoded) {
+    for it in batch {
+        out.max_t = out.max_t.max(it.t);
+        let pushed = match &it.kind {
+            ItemKind::Sample { v, st } => {
+                let s = RefSample {
+                    sref: 0,
+                    t: it.t,
+                    st: *st,
+                    v: *v,
+                };
+                req.sample(&it.series, &s);
+                out.counts.samples += 1;
+                continue;
+            }
+            ItemKind::Histogram { st, h } => req.histogram(&it.series, it.t, *st, h),
+            ItemKind::FloatHistogram { st, h } => req.float_histogram(&it.series, it.t, *st, h),
+            ItemKind::Exemplar { v, labels } => {
+                req.exemplar(&it.series, it.t, *v, labels);
+                out.counts.exemplars += 1;
+                continue;
+            }
+        };
+        match pushed {
+            Pushed::Added => out.counts.histograms += 1,
+            Pushed::Dropped(_) => out.unsupported += 1,
+        }
+    }
+}
+
 /// Encodes `batch` in `format` and compresses it into a body that can be handed to the
 /// HTTP pool without copying.
 pub fn encode_batch(
@@ -50,90 +138,22 @@ pub fn encode_batch(
         max_t: i64::MIN,
         ..Encoded::default()
     };
-    let raw: &[u8] = match format {
+    let body = match format {
         WireFormat::Rw1 => {
             let mut req = enc.rw1.begin();
-            for it in batch {
-                out.max_t = out.max_t.max(it.t);
-                let pushed = match &it.kind {
-                    ItemKind::Sample { v, st } => {
-                        let s = RefSample {
-                            sref: 0,
-                            t: it.t,
-                            st: *st,
-                            v: *v,
-                        };
-                        req.push_sample(&it.series, &s);
-                        out.counts.samples += 1;
-                        continue;
-                    }
-                    ItemKind::Histogram { h, .. } => req.push_histogram(&it.series, it.t, h),
-                    ItemKind::FloatHistogram { h, .. } => {
-                        req.push_float_histogram(&it.series, it.t, h)
-                    }
-                    ItemKind::Exemplar { v, labels } => {
-                        req.push_exemplar(
-                            &it.series,
-                            it.t,
-                            *v,
-                            labels.iter().map(|(n, v)| (&n[..], &v[..])),
-                        );
-                        out.counts.exemplars += 1;
-                        continue;
-                    }
-                };
-                match pushed {
-                    Pushed::Added => out.counts.histograms += 1,
-                    Pushed::Dropped(_) => out.unsupported += 1,
-                }
-            }
-            req.finish()?.bytes
+            push_all(&mut req, batch, &mut out);
+            let raw = req.finish()?.bytes;
+            enc.compressor.compress_into(raw, &mut enc.arena)?
         }
         WireFormat::Rw2 => {
             let interner = interner
                 .read()
                 .unwrap_or_else(|poisoned| poisoned.into_inner());
             let mut req = enc.rw2.begin(&interner);
-            for it in batch {
-                out.max_t = out.max_t.max(it.t);
-                let pushed = match &it.kind {
-                    ItemKind::Sample { v, st } => {
-                        let s = RefSample {
-                            sref: 0,
-                            t: it.t,
-                            st: *st,
-                            v: *v,
-                        };
-                        req.push_sample(&it.series, &s);
-                        out.counts.samples += 1;
-                        continue;
-                    }
-                    ItemKind::Histogram { st, h } => req.push_histogram(&it.series, it.t, *st, h),
-                    ItemKind::FloatHistogram { st, h } => {
-                        req.push_float_histogram(&it.series, it.t, *st, h)
-                    }
-                    ItemKind::Exemplar { v, labels } => {
-                        req.push_exemplar(
-                            &it.series,
-                            it.t,
-                            *v,
-                            labels.iter().map(|(n, v)| (&n[..], &v[..])),
-                        );
-                        out.counts.exemplars += 1;
-                        continue;
-                    }
-                };
-                match pushed {
-                    Pushed::Added => out.counts.histograms += 1,
-                    Pushed::Dropped(_) => out.unsupported += 1,
-                }
-            }
+            push_all(&mut req, batch, &mut out);
             let raw = req.finish()?.bytes;
-            // The borrow of the interner ends with the request; compress outside it.
-            let body = enc.compressor.compress_into(raw, &mut enc.arena)?;
-            return Ok((body, out));
+            enc.compressor.compress_into(raw, &mut enc.arena)?
         }
     };
-    let body = enc.compressor.compress_into(raw, &mut enc.arena)?;
     Ok((body, out))
 }
