@@ -11,7 +11,7 @@
 
 mod common;
 
-use common::prom::{free_port, http_get, require_tool, ChildGuard, Prometheus, Targets};
+use common::prom::{free_port, http_get, ChildGuard, Prometheus, Targets};
 use ringwrite::record::owned::{float_histogram_eq, histogram_eq};
 use ringwrite::record::{FloatHistogram, Histogram, Record, NORMAL_NAN_BITS, STALE_NAN_BITS};
 use ringwrite::wal::tail::{Event, TailOptions, Tailer};
@@ -207,28 +207,6 @@ fn parse_flat_object(s: &str) -> LabelSet {
     out
 }
 
-fn start_vm(dir: &Path) -> (ChildGuard, u16) {
-    let bin = require_tool("VICTORIA_METRICS", "victoria-metrics");
-    let port = free_port();
-    let log = std::fs::File::create(dir.join("vm.log")).unwrap();
-    let vm = ChildGuard::spawn(
-        "victoria-metrics",
-        Command::new(bin)
-            .arg(format!("-storageDataPath={}", dir.join("vm").display()))
-            .arg(format!("-httpListenAddr=127.0.0.1:{port}"))
-            .arg("-retentionPeriod=10y")
-            .arg("-search.latencyOffset=0s")
-            .stdout(log.try_clone().unwrap())
-            .stderr(log),
-    );
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !matches!(http_get(port, "/health"), Ok((200, _))) {
-        assert!(Instant::now() < deadline, "victoria-metrics did not start");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    (vm, port)
-}
-
 #[test]
 fn run_ships_a_live_prometheus_wal_exactly_to_victoriametrics_and_prometheus() {
     let tmp = tempfile::tempdir().unwrap();
@@ -253,7 +231,7 @@ fn run_ships_a_live_prometheus_wal_exactly_to_victoriametrics_and_prometheus() {
         &["--enable-feature=exemplar-storage,native-histograms"],
     );
     // The receivers.
-    let (_vm, vm_port) = start_vm(tmp.path());
+    let (_vm, vm_port) = common::vm::start_vm(tmp.path());
     let recv_cfg = tmp.path().join("receiver.yml");
     std::fs::write(&recv_cfg, "global:\n  scrape_interval: 1h\n").unwrap();
     let recv_data = tmp.path().join("receiver");

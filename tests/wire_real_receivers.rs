@@ -10,7 +10,7 @@
 
 mod common;
 
-use common::prom::{free_port, http_get, require_tool, ChildGuard, Prometheus};
+use common::prom::{http_get, Prometheus};
 use ringwrite::encode::{Compressor, EncodedSeries, Rw1Encoder, Rw2Encoder, SymbolInterner};
 use ringwrite::http::{
     send_with_retry, BatchOutcome, Endpoint, EndpointConfig, Pool, PoolOptions, RetryPolicy,
@@ -22,7 +22,6 @@ use ringwrite::record::{
 use ringwrite::wal::tail::{Event, TailOptions, Tailer};
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
-use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -460,29 +459,8 @@ fn prometheus_242_stores_exactly_what_was_sent() {
 
 #[test]
 fn victoriametrics_stores_exactly_what_was_sent() {
-    let bin = require_tool("VICTORIA_METRICS", "victoria-metrics");
     let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let log = std::fs::File::create(dir.path().join("vm.log")).unwrap();
-    let _vm = ChildGuard::spawn(
-        "victoria-metrics",
-        Command::new(bin)
-            .arg(format!(
-                "-storageDataPath={}",
-                dir.path().join("vm").display()
-            ))
-            .arg(format!("-httpListenAddr=127.0.0.1:{port}"))
-            .arg("-retentionPeriod=10y")
-            .arg("-search.latencyOffset=0s")
-            .arg("-dedup.minScrapeInterval=0")
-            .stdout(log.try_clone().unwrap())
-            .stderr(log),
-    );
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !matches!(http_get(port, "/health"), Ok((200, _))) {
-        assert!(Instant::now() < deadline, "victoria-metrics did not start");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    let (_vm, port) = common::vm::start_vm(dir.path());
     let url = format!("http://127.0.0.1:{port}/api/v1/write");
     let base = now_ms() - 60_000;
     let d = data("ringwrite_wire_vm", base, &VM_VALUES);

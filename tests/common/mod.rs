@@ -1,3 +1,4 @@
 //! Helpers shared by the integration tests: dump parsers and process management.
 pub mod dump;
 pub mod prom;
+pub mod vm;
