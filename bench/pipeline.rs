@@ -15,7 +15,7 @@ use ringwrite::config::Config;
 use ringwrite::pipeline::{Pipeline, PipelineSpec};
 use ringwrite::record::{encode, RefSample};
 use ringwrite::runtime::Cores;
-use ringwrite::sink::{Sink, SinkTransport};
+use ringwrite::sink::{Handler, ReceivedRequest, Reply, Sink, SinkTransport};
 use ringwrite::wal::writer::{Compression, WalWriter};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
@@ -79,9 +79,13 @@ fn run_one(
         "http1" => SinkTransport::Http1,
         _ => SinkTransport::H2c,
     };
+    // RW 2.0 needs the Written headers (without them the endpoint falls back to RW 1.0),
+    // so the sink counts samples with a protobuf skimmer; RW 1.0 needs no body work.
+    let rw2 = proto == "rw2";
     let sink = Sink::builder(t)
         .record(false)
-        .decompress(false)
+        .decompress(rw2)
+        .handler(Arc::new(Counter))
         .pin_to_core(1)
         .start()
         .expect("sink");
@@ -151,6 +155,74 @@ fn run_one(
     if let Ok(c) = Arc::try_unwrap(cores) {
         c.shutdown();
     }
+}
+
+/// Answers RW 2.0 requests with exact `X-Prometheus-Remote-Write-*-Written` headers.
+struct Counter;
+
+impl Handler for Counter {
+    fn handle(&self, req: &ReceivedRequest) -> Option<Reply> {
+        let Some(Ok(body)) = &req.decompressed else {
+            return Some(Reply::no_content());
+        };
+        let (s, h) = count_v2(body);
+        Some(Reply::written(s, h, 0))
+    }
+}
+
+fn varint(b: &[u8], i: &mut usize) -> u64 {
+    let mut v = 0u64;
+    let mut shift = 0;
+    while *i < b.len() {
+        let x = b[*i];
+        *i += 1;
+        v |= u64::from(x & 0x7f) << shift;
+        if x < 0x80 {
+            break;
+        }
+        shift += 7;
+    }
+    v
+}
+
+/// Walks `fields` of a message, calling `f(field, wire type, payload range)`.
+fn fields(b: &[u8], mut f: impl FnMut(u64, u64, std::ops::Range<usize>)) {
+    let mut i = 0;
+    while i < b.len() {
+        let key = varint(b, &mut i);
+        let (field, wt) = (key >> 3, key & 7);
+        let start = i;
+        match wt {
+            0 => {
+                varint(b, &mut i);
+            }
+            1 => i += 8,
+            2 => {
+                let n = varint(b, &mut i) as usize;
+                f(field, wt, i..i + n);
+                i += n;
+                continue;
+            }
+            5 => i += 4,
+            _ => return,
+        }
+        f(field, wt, start..i);
+    }
+}
+
+/// Samples and histograms in an RW 2.0 `Request`.
+fn count_v2(body: &[u8]) -> (u64, u64) {
+    let (mut s, mut h) = (0, 0);
+    fields(body, |field, wt, r| {
+        if field == 5 && wt == 2 {
+            fields(&body[r], |f, wt, _| match (f, wt) {
+                (2, 2) => s += 1,
+                (3, 2) => h += 1,
+                _ => {}
+            });
+        }
+    });
+    (s, h)
 }
 
 fn generate(dir: &Path, series: u64, per_series: i64) {

@@ -177,7 +177,12 @@ fn run_case(protobuf_message: &str, fail_every: u64, plan: Vec<usize>) {
         }
         assert!(
             start.elapsed() < Duration::from_secs(60),
-            "only {got} of {total} samples arrived ({reshards} reshards)"
+            "only {got} of {total} samples arrived ({reshards} reshards); in {} acked {} failed {} pending {} dropped {}",
+            p.stats.data_in.load(Ordering::Relaxed),
+            p.stats.queue.samples_acked.load(Ordering::Relaxed),
+            p.stats.queue.samples_failed.load(Ordering::Relaxed),
+            p.stats.queue.pending.load(Ordering::Relaxed),
+            p.stats.dropped_unknown_series.load(Ordering::Relaxed),
         );
         std::thread::sleep(Duration::from_millis(20));
     }

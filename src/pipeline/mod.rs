@@ -24,6 +24,10 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+/// Longest a partial chunk waits on the reader side while more records keep coming (the
+/// shard's own `batch_send_deadline` applies after that).
+const PARTIAL_CHUNK_DELAY: Duration = Duration::from_millis(20);
+
 /// Prometheus's `shardUpdateDuration`.
 pub const SHARD_UPDATE_INTERVAL: Duration = Duration::from_secs(10);
 
@@ -156,6 +160,7 @@ struct Reader {
     synced: observe::Synced,
     last_sync: Instant,
     desired: Option<f64>,
+    last_flush: Instant,
 }
 
 impl Reader {
@@ -204,6 +209,7 @@ impl Reader {
             synced: observe::Synced::default(),
             last_sync: Instant::now(),
             desired: None,
+            last_flush: Instant::now(),
             cache: SeriesCache::new(&spec.external_labels),
             shipping: spec.from_start,
             spec,
@@ -293,7 +299,10 @@ impl Reader {
                     let segment = r.checkpoint.unwrap_or(r.pos.segment);
                     let ship = self.shipping;
                     self.record(r.bytes, segment, ship);
-                    self.router.flush();
+                    if self.last_flush.elapsed() >= PARTIAL_CHUNK_DELAY {
+                        self.router.flush();
+                        self.last_flush = Instant::now();
+                    }
                 }
                 Event::Corruption(c) => {
                     self.stats.corruptions.fetch_add(1, Ordering::Relaxed);
@@ -308,6 +317,7 @@ impl Reader {
                 Event::NewCheckpoint { index, path } => self.checkpoint_gc(index, &path),
                 Event::Idle | Event::End => {
                     self.router.flush();
+                    self.last_flush = Instant::now();
                     if !self.shipping {
                         tracing::info!(
                             endpoint = self.endpoint.name(),

@@ -24,12 +24,13 @@ pub struct Router {
 
 impl Router {
     /// `capacity` samples per shard (Prometheus `capacity`) are split into chunks of at
-    /// most `chunk_max` items; the channel holds `capacity / chunk_max` chunks.
+    /// most `chunk_max` items (one batch's worth: a shard wakes up once per batch, not per
+    /// sample); the channel holds `capacity / chunk_max` chunks.
     pub fn new(stats: Arc<QueueStats>, max_samples_per_send: usize) -> Router {
         Router {
             shards: Vec::new(),
             chunks: Vec::new(),
-            chunk_max: (max_samples_per_send / 4).clamp(64, 2048),
+            chunk_max: max_samples_per_send.clamp(64, 8192),
             stats,
             enqueue_waits: 0,
         }
@@ -66,7 +67,8 @@ impl Router {
         }
     }
 
-    /// Hands every partial chunk to its shard (after each WAL record).
+    /// Hands every partial chunk to its shard (when the reader is idle, or its oldest
+    /// item has waited long enough).
     pub fn flush(&mut self) {
         for k in 0..self.chunks.len() {
             if !self.chunks[k].is_empty() {

@@ -66,6 +66,11 @@ pub async fn run_shard(ctx: ShardContext) {
                 None => break,
             }
         }
+        // A partial batch always has a deadline, also when it is what was left over
+        // after a full one was sent.
+        if !batch.is_empty() && deadline.is_none() {
+            deadline = Some(Instant::now() + ctx.settings.batch_send_deadline);
+        }
         if batch.len() >= max || (stop.is_some() && !batch.is_empty()) {
             send_batch(&ctx, &mut enc, &mut batch).await;
             deadline = None;
@@ -99,12 +104,7 @@ pub async fn run_shard(ctx: ShardContext) {
             }
         };
         match msg {
-            Ok(ShardMsg::Items(items)) => {
-                if deadline.is_none() && !items.is_empty() {
-                    deadline = Some(Instant::now() + ctx.settings.batch_send_deadline);
-                }
-                backlog.extend(items);
-            }
+            Ok(ShardMsg::Items(items)) => backlog.extend(items),
             Ok(ShardMsg::Stop(tx)) => stop = Some(tx),
             Err(_) => {
                 // The reader is gone: send what is left, then end.
