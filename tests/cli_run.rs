@@ -62,4 +62,17 @@ fn check_accepts_good_and_rejects_bad_configs_with_locations() {
     ]);
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("max_shard"), "{err}");
+    // A directory that is not a WAL: a clear error before anything starts.
+    let (code, _, err) = ringwrite(&[
+        "run",
+        "--config.file",
+        good.to_str().unwrap(),
+        "--wal.dir",
+        d.path().to_str().unwrap(),
+    ]);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("--wal.dir") && err.contains("expected `<data>/wal`"),
+        "{err}"
+    );
 }

@@ -54,6 +54,8 @@ pub fn run(args: &RunArgs) -> anyhow::Result<i32> {
         .ok_or_else(|| {
             anyhow::anyhow!("no WAL directory: pass --wal.dir or set ringwrite.wal_dir")
         })?;
+    // A wrong directory is an error before anything starts.
+    crate::wal::dir::resolve_wal_dir(&wal_dir).map_err(|e| anyhow::anyhow!("--wal.dir: {e}"))?;
     if cfg
         .remote_write
         .iter()
