@@ -777,6 +777,19 @@ d_seconds_count{q=\"1\"} 2
     }
 
     #[test]
+    fn handles_are_clone_send_sync() {
+        fn check<T: Clone + Send + Sync + 'static>() {}
+        check::<Registry>();
+        check::<Counter>();
+        check::<Gauge>();
+        check::<HistogramMetric>();
+        check::<Summary>();
+        check::<crate::metrics::QueueMetrics>();
+        check::<crate::metrics::WatcherMetrics>();
+        check::<crate::metrics::CoreMetrics>();
+    }
+
+    #[test]
     fn gauge_fn_may_use_the_registry_during_render() {
         let r = Registry::new();
         let inner = r.clone();
