@@ -13,7 +13,8 @@ use std::{
 };
 
 use ringwrite::metrics::{
-    register_build_info, CoreMetrics, Kind, QueueMetrics, Registry, ReloadMetrics, WatcherMetrics,
+    register_build_info, register_process_metrics, CoreMetrics, Kind, QueueMetrics, Registry,
+    ReloadMetrics, WatcherMetrics,
 };
 
 // ---------------------------------------------------------------------------------------
@@ -315,6 +316,7 @@ fn full_registry() -> Registry {
     c.set_driver("uring");
     ReloadMetrics::new(&reg).record(true);
     register_build_info(&reg);
+    register_process_metrics(&reg);
     reg.gauge_fn(
         "ringwrite_test_special_values",
         "Special floats.",
@@ -699,4 +701,47 @@ fn promtool_check_metrics_finds_no_problems() {
 #[ignore = "prints the full exposition for eyeballing"]
 fn print_full_registry() {
     print!("{}", full_registry().render());
+}
+
+/// Rough per-operation costs; run with
+/// `cargo test --release --test metrics_exposition -- --ignored --nocapture cost`.
+#[test]
+#[ignore = "timing report, not a check"]
+fn cost_report() {
+    let reg = Registry::new();
+    let qs: Vec<QueueMetrics> = (0..10)
+        .map(|i| QueueMetrics::new(&reg, &format!("endpoint{i}"), &format!("https://r{i}/push")))
+        .collect();
+    let q = &qs[0];
+    let n = 10_000_000u64;
+    let time = |what: &str, iters: u64, f: &mut dyn FnMut(u64)| {
+        let t = std::time::Instant::now();
+        for i in 0..iters {
+            f(i);
+        }
+        let ns = t.elapsed().as_nanos() as f64 / iters as f64;
+        println!("{what:<40} {ns:>8.1} ns/op");
+    };
+    time("Counter::add", n, &mut |i| {
+        q.samples_total.add(std::hint::black_box(i & 7))
+    });
+    time("Gauge::set_max", n, &mut |i| {
+        q.queue_highest_timestamp_seconds.set_max(i as f64)
+    });
+    time("HistogramMetric::observe", n, &mut |i| {
+        q.sent_batch_duration_seconds
+            .observe((i % 1000) as f64 * 1e-3)
+    });
+    time("Summary::observe", n / 10, &mut |i| {
+        q.send_latency_seconds
+            .observe(Duration::from_micros(i % 100_000))
+    });
+    let mut len = 0;
+    time("Registry::render (10 endpoints)", 200, &mut |_| {
+        len = reg.render().len()
+    });
+    println!(
+        "render size: {len} bytes, {} lines",
+        reg.render().lines().count()
+    );
 }

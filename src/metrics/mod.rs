@@ -8,7 +8,8 @@
 //!   [`Counter`], [`Gauge`], [`HistogramMetric`] (fixed buckets); [`Summary`] takes a short
 //!   mutex (hdrhistogram), so observe it per batch, not per sample.
 //! * Bundles with Prometheus's names: [`QueueMetrics`] per endpoint, [`WatcherMetrics`] per
-//!   tailer; ringwrite's own: [`CoreMetrics`], [`ReloadMetrics`], [`register_build_info`].
+//!   tailer; ringwrite's own: [`CoreMetrics`], [`ReloadMetrics`], [`register_build_info`];
+//!   the standard `process_*` ones: [`register_process_metrics`].
 //!
 //! ```
 //! use ringwrite::metrics::{QueueMetrics, Registry};
@@ -26,6 +27,7 @@
 //! one update per request is negligible.
 
 mod histogram;
+mod process;
 mod queue;
 mod registry;
 mod runtime;
@@ -37,6 +39,7 @@ mod watcher;
 pub use histogram::{
     HistogramMetric, HistogramSnapshot, DEFAULT_BUCKETS, SENT_BATCH_DURATION_BUCKETS,
 };
+pub use process::register_process_metrics;
 pub use queue::{
     queue_metric_names, reason, DroppedTotals, Kind, QueueMetrics, REMOTE_STORAGE_PREFIX,
 };

@@ -10,7 +10,8 @@
 //! endpoint, or a queue rebuilt on reload, keep counting where the old one stopped.
 //!
 //! Conflicts (same name registered as another type, a histogram with other buckets, a
-//! `gauge` where a `gauge_fn` sits or the reverse, an invalid name) are programming errors:
+//! `gauge` where a `gauge_fn` sits or the reverse (likewise `counter`/`counter_fn`), an
+//! invalid name) are programming errors:
 //! the `try_*` methods return [`MetricsError`]; the plain methods panic in debug builds and,
 //! in release builds, log the error and return a detached handle that works but is never
 //! rendered, so a metrics bug can never take down the sender. Later HELP texts for an
@@ -81,7 +82,7 @@ pub enum MetricsError {
     #[error(
         "metric {name}{{{labels}}} is already registered as a {registered}, not a {requested}"
     )]
-    GaugeKindConflict {
+    FnKindConflict {
         name: String,
         labels: String,
         registered: &'static str,
@@ -108,6 +109,7 @@ type FamilySnapshot = (String, String, MetricType, Vec<(String, Value)>);
 enum Value {
     Counter(Counter),
     Gauge(Gauge),
+    CounterFn(GaugeFn),
     GaugeFn(GaugeFn),
     Histogram(HistogramMetric),
     Summary(Summary),
@@ -189,6 +191,41 @@ impl Registry {
         or_detached(self.try_gauge_fn(name, help, labels, f), || ());
     }
 
+    /// A counter whose value `f` computes at scrape time (for totals kept elsewhere, such as
+    /// the kernel's CPU time); `f` must never decrease. Re-registering replaces `f`.
+    pub fn counter_fn(
+        &self,
+        name: &str,
+        help: &str,
+        labels: &[(&str, &str)],
+        f: impl Fn() -> f64 + Send + Sync + 'static,
+    ) {
+        or_detached(self.try_counter_fn(name, help, labels, f), || ());
+    }
+
+    /// [`Registry::counter_fn`], returning conflicts as errors.
+    pub fn try_counter_fn(
+        &self,
+        name: &str,
+        help: &str,
+        labels: &[(&str, &str)],
+        f: impl Fn() -> f64 + Send + Sync + 'static,
+    ) -> Result<(), MetricsError> {
+        let f: GaugeFn = Arc::new(f);
+        self.register(
+            name,
+            help,
+            labels,
+            MetricType::Counter,
+            None,
+            |old| match old {
+                None | Some(Value::CounterFn(_)) => Ok(Value::CounterFn(f.clone())),
+                Some(_) => Err(("counter", "counter_fn")),
+            },
+        )
+        .map(|_| ())
+    }
+
     /// [`Registry::counter`], returning conflicts as errors.
     pub fn try_counter(
         &self,
@@ -204,6 +241,7 @@ impl Registry {
             None,
             |old| match old {
                 None => Ok(Value::Counter(Counter::default())),
+                Some(Value::CounterFn(_)) => Err(("counter_fn", "counter")),
                 Some(v) => Ok(v.clone()),
             },
         )?;
@@ -391,7 +429,7 @@ impl Registry {
     }
 
     /// Finds or creates the series; `make` sees the existing value (if any) and returns the
-    /// value to keep, or the `(registered, requested)` gauge kinds on a gauge/gauge_fn clash.
+    /// value to keep, or the `(registered, requested)` kinds on a plain/`_fn` clash.
     fn register(
         &self,
         name: &str,
@@ -426,7 +464,7 @@ impl Registry {
         }
         let existing = family.series.get(&key).map(|s| &s.value);
         let value =
-            make(existing).map_err(|(registered, requested)| MetricsError::GaugeKindConflict {
+            make(existing).map_err(|(registered, requested)| MetricsError::FnKindConflict {
                 name: name.to_owned(),
                 labels: labels_text(&key),
                 registered,
@@ -552,7 +590,7 @@ fn render_series(out: &mut String, name: &str, labels: &str, value: &Value) {
     match value {
         Value::Counter(c) => sample(out, name, "", labels, None, c.get() as f64),
         Value::Gauge(g) => sample(out, name, "", labels, None, g.get()),
-        Value::GaugeFn(f) => sample(out, name, "", labels, None, f()),
+        Value::CounterFn(f) | Value::GaugeFn(f) => sample(out, name, "", labels, None, f()),
         Value::Histogram(h) => {
             let s = h.snapshot();
             for (le, n) in &s.buckets {
@@ -670,6 +708,10 @@ d_seconds_count{q=\"1\"} 2
                 "registered as a counter, not a gauge",
             ),
             (
+                r.try_counter_fn("m", "M.", &[], || 0.0),
+                "as a counter, not a counter_fn",
+            ),
+            (
                 r.try_gauge_fn("g", "G.", &[], || 0.0),
                 "as a gauge, not a gauge_fn",
             ),
@@ -732,6 +774,19 @@ d_seconds_count{q=\"1\"} 2
             text.contains("q_total{remote_name=\"a\",url=\"u1\"} 1\n"),
             "{text}"
         );
+    }
+
+    #[test]
+    fn handles_are_clone_send_sync() {
+        fn check<T: Clone + Send + Sync + 'static>() {}
+        check::<Registry>();
+        check::<Counter>();
+        check::<Gauge>();
+        check::<HistogramMetric>();
+        check::<Summary>();
+        check::<crate::metrics::QueueMetrics>();
+        check::<crate::metrics::WatcherMetrics>();
+        check::<crate::metrics::CoreMetrics>();
     }
 
     #[test]
