@@ -91,6 +91,7 @@ pub fn run(args: &RunArgs) -> anyhow::Result<i32> {
     tracing::info!(address = %web.local_addr(), "Serving /metrics, /-/healthy, /-/ready.");
     let cores = Arc::new(Cores::start(&core_ids)?);
     crate::metrics::register_build_info(&registry);
+    crate::metrics::register_process_metrics(&registry);
     for (i, c) in cores.cores().iter().enumerate() {
         let m = crate::metrics::CoreMetrics::new(&registry, c.id);
         m.set_driver(c.driver.name());
