@@ -108,9 +108,17 @@ pub struct SinkBuilder {
     default_reply: Reply,
     core: Option<usize>,
     h2_max_concurrent_streams: u32,
+    listen: Option<SocketAddr>,
 }
 
 impl SinkBuilder {
+    /// Listens on `addr` instead of an ephemeral 127.0.0.1 port (e.g. to bring a receiver
+    /// back on the port a sender keeps retrying).
+    pub fn listen_on(mut self, addr: SocketAddr) -> Self {
+        self.listen = Some(addr);
+        self
+    }
+
     /// Server certificate for TLS transports; without one a fresh [`TestPki`] is generated
     /// (its CA is then available from [`Sink::ca_pem`]).
     pub fn tls_identity(mut self, identity: TlsIdentity) -> Self {
@@ -162,7 +170,10 @@ impl SinkBuilder {
 
     /// Binds `127.0.0.1:0` and starts the sink thread.
     pub fn start(self) -> io::Result<Sink> {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+        let listener = match self.listen {
+            Some(a) => std::net::TcpListener::bind(a)?,
+            None => std::net::TcpListener::bind("127.0.0.1:0")?,
+        };
         listener.set_nonblocking(true)?;
         let addr = listener.local_addr()?;
         let (acceptor, ca_pem) = if self.transport.is_tls() {
@@ -261,6 +272,7 @@ impl Sink {
             default_reply: Reply::no_content(),
             core: None,
             h2_max_concurrent_streams: 128,
+            listen: None,
         }
     }
 
