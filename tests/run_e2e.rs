@@ -12,111 +12,14 @@
 mod common;
 
 use common::prom::{free_port, http_get, ChildGuard, Prometheus, Targets};
+use common::walread::read_wal;
 use ringwrite::record::owned::{float_histogram_eq, histogram_eq};
-use ringwrite::record::{FloatHistogram, Histogram, Record, NORMAL_NAN_BITS, STALE_NAN_BITS};
-use ringwrite::wal::tail::{Event, TailOptions, Tailer};
-use std::collections::{BTreeMap, HashMap};
-use std::path::Path;
+use ringwrite::record::{NORMAL_NAN_BITS, STALE_NAN_BITS};
+use std::collections::BTreeMap;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 type LabelSet = Vec<(String, String)>;
-
-/// Everything in a WAL, keyed by label set.
-#[derive(Default, Debug, PartialEq)]
-struct WalContent {
-    floats: BTreeMap<LabelSet, Vec<(i64, u64)>>,
-    histograms: BTreeMap<LabelSet, Vec<(i64, Histogram)>>,
-    float_histograms: BTreeMap<LabelSet, Vec<(i64, FloatHistogram)>>,
-    exemplars: BTreeMap<LabelSet, Vec<(i64, u64, LabelSet)>>,
-}
-
-fn owned(l: ringwrite::record::Labels<'_>) -> LabelSet {
-    l.iter()
-        .map(|(n, v)| {
-            (
-                String::from_utf8_lossy(n).into_owned(),
-                String::from_utf8_lossy(v).into_owned(),
-            )
-        })
-        .collect()
-}
-
-fn read_wal(data_dir: &Path, keep: impl Fn(&LabelSet) -> bool) -> WalContent {
-    let mut t = Tailer::open(&data_dir.join("wal"), TailOptions::default()).expect("open WAL");
-    let mut labels: HashMap<u64, LabelSet> = HashMap::new();
-    let mut c = WalContent::default();
-    let mut h = Histogram::default();
-    let mut fh = FloatHistogram::default();
-    loop {
-        match t.next_event(Duration::ZERO).expect("read WAL") {
-            Event::Record(r) => match ringwrite::record::decode(r.bytes).expect("decode") {
-                Record::Series(it) => {
-                    for s in it {
-                        let (sref, l) = s.unwrap();
-                        labels.insert(sref, owned(l));
-                    }
-                }
-                Record::Samples(it) => {
-                    for s in it {
-                        let s = s.unwrap();
-                        let l = &labels[&s.sref];
-                        if keep(l) {
-                            c.floats
-                                .entry(l.clone())
-                                .or_default()
-                                .push((s.t, s.v.to_bits()));
-                        }
-                    }
-                }
-                Record::Histograms(mut d) => {
-                    while let Some(hdr) = d.next_into(&mut h).unwrap() {
-                        let l = &labels[&hdr.sref];
-                        if keep(l) {
-                            c.histograms
-                                .entry(l.clone())
-                                .or_default()
-                                .push((hdr.t, h.clone()));
-                        }
-                    }
-                }
-                Record::FloatHistograms(mut d) => {
-                    while let Some(hdr) = d.next_into(&mut fh).unwrap() {
-                        let l = &labels[&hdr.sref];
-                        if keep(l) {
-                            c.float_histograms
-                                .entry(l.clone())
-                                .or_default()
-                                .push((hdr.t, fh.clone()));
-                        }
-                    }
-                }
-                Record::Exemplars(it) => {
-                    for e in it {
-                        let e = e.unwrap();
-                        let l = &labels[&e.sref];
-                        if keep(l) {
-                            c.exemplars.entry(l.clone()).or_default().push((
-                                e.t,
-                                e.v.to_bits(),
-                                owned(e.labels),
-                            ));
-                        }
-                    }
-                }
-                _ => {}
-            },
-            Event::End => break,
-            Event::Corruption(c) => panic!("corrupt WAL: {c}"),
-            _ => {}
-        }
-    }
-    for v in c.floats.values_mut() {
-        v.sort();
-        v.dedup();
-    }
-    c
-}
 
 /// VictoriaMetrics export: label set -> (timestamp, value bits).
 fn vm_export(port: u16) -> BTreeMap<LabelSet, Vec<(i64, u64)>> {

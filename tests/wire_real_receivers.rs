@@ -17,11 +17,9 @@ use ringwrite::http::{
     SentCounts, WireFormat,
 };
 use ringwrite::record::{
-    FloatHistogram, Histogram, Record, RefSample, ResetHint, Span, NORMAL_NAN_BITS, STALE_NAN_BITS,
+    FloatHistogram, Histogram, RefSample, ResetHint, Span, NORMAL_NAN_BITS, STALE_NAN_BITS,
 };
-use ringwrite::wal::tail::{Event, TailOptions, Tailer};
-use std::collections::{BTreeMap, HashMap};
-use std::path::Path;
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -271,75 +269,6 @@ fn assert_sent(outcomes: &[BatchOutcome]) {
     }
 }
 
-/// Floats per label set (exact bits), integer and float histograms, exemplar count.
-type ReceiverWal = (
-    BTreeMap<LabelSet, Vec<(i64, u64)>>,
-    Vec<(i64, Histogram)>,
-    Vec<(i64, FloatHistogram)>,
-    usize,
-);
-
-/// Reads a receiving Prometheus's WAL with ringwrite's reader: floats per label set
-/// (exact bits), histogram count, exemplar count.
-fn read_wal(dir: &Path, metric: &str) -> ReceiverWal {
-    let mut t = Tailer::open(&dir.join("wal"), TailOptions::default()).expect("open receiver WAL");
-    let mut labels: HashMap<u64, LabelSet> = HashMap::new();
-    let mut floats: BTreeMap<LabelSet, Vec<(i64, u64)>> = BTreeMap::new();
-    let (mut hs, mut fhs, mut exemplars) = (Vec::new(), Vec::new(), 0);
-    loop {
-        match t.next_event(Duration::ZERO).expect("read WAL") {
-            Event::Record(r) => match ringwrite::record::decode(r.bytes).expect("decode") {
-                Record::Series(it) => {
-                    for s in it {
-                        let (sref, l) = s.unwrap();
-                        labels.insert(
-                            sref,
-                            l.iter()
-                                .map(|(n, v)| {
-                                    (
-                                        String::from_utf8(n.to_vec()).unwrap(),
-                                        String::from_utf8(v.to_vec()).unwrap(),
-                                    )
-                                })
-                                .collect(),
-                        );
-                    }
-                }
-                Record::Samples(it) => {
-                    for s in it {
-                        let s = s.unwrap();
-                        let l = &labels[&s.sref];
-                        if l.iter().any(|(n, v)| n == "__name__" && v == metric) {
-                            floats
-                                .entry(l.clone())
-                                .or_default()
-                                .push((s.t, s.v.to_bits()));
-                        }
-                    }
-                }
-                Record::Histograms(mut d) => {
-                    let mut h = Histogram::default();
-                    while let Some(hdr) = d.next_into(&mut h).unwrap() {
-                        hs.push((hdr.t, h.clone()));
-                    }
-                }
-                Record::FloatHistograms(mut d) => {
-                    let mut h = FloatHistogram::default();
-                    while let Some(hdr) = d.next_into(&mut h).unwrap() {
-                        fhs.push((hdr.t, h.clone()));
-                    }
-                }
-                Record::Exemplars(it) => exemplars += it.count(),
-                _ => {}
-            },
-            Event::End => break,
-            Event::Corruption(c) => panic!("receiver WAL corrupt: {c}"),
-            _ => {}
-        }
-    }
-    (floats, hs, fhs, exemplars)
-}
-
 /// Prometheus query API: raw samples of `metric` over the last day, per label set.
 /// Stale markers are not returned by PromQL, so they are left out of the comparison.
 fn prom_query(port: u16, metric: &str) -> BTreeMap<LabelSet, Vec<(i64, String)>> {
@@ -447,12 +376,16 @@ fn prometheus_242_stores_exactly_what_was_sent() {
     prom.stop();
     for d in [&d1, &d2] {
         let metric = d.series[0][0].1.clone();
-        let (floats, hs, fhs, exemplars) = read_wal(&data_dir, &metric);
-        assert_eq!(floats, expected(d), "WAL of the receiver for {metric}");
+        let c = common::walread::read_wal(&data_dir, |l| {
+            l.iter().any(|(n, v)| n == "__name__" && *v == metric)
+        });
+        assert_eq!(c.floats, expected(d), "WAL of the receiver for {metric}");
         if std::ptr::eq(d, &d1) {
+            let hs: Vec<_> = c.histograms.into_values().flatten().collect();
+            let fhs: Vec<_> = c.float_histograms.into_values().flatten().collect();
             assert_eq!(hs, vec![(base + 500, hist())]);
             assert_eq!(fhs, vec![(base + 500, fhist())]);
-            assert_eq!(exemplars, 1);
+            assert_eq!(c.exemplars.values().map(Vec::len).sum::<usize>(), 1);
         }
     }
 }

@@ -2,3 +2,4 @@
 pub mod dump;
 pub mod prom;
 pub mod vm;
+pub mod walread;
