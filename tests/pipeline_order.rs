@@ -165,6 +165,7 @@ fn run_case(protobuf_message: &str, fail_every: u64, plan: Vec<usize>) {
         shard_update_interval: Duration::from_millis(150),
         reshard_plan: plan.iter().skip(1).copied().collect(),
         registry: None,
+        progress: None,
     };
     let total: usize = want.values().map(Vec::len).sum();
     let p = Pipeline::start(spec, Arc::clone(&cores)).unwrap();
@@ -290,6 +291,7 @@ fn first_start_ships_only_samples_written_after_it() {
         fixed_shards: None,
         shard_update_interval: Duration::from_secs(10),
         reshard_plan: Vec::new(),
+        progress: None,
         registry: None,
     };
     let p = Pipeline::start(spec, Arc::clone(&cores)).unwrap();
@@ -353,6 +355,7 @@ fn receiver_down_then_back_loses_nothing_and_stays_bounded() {
         fixed_shards: Some(2),
         shard_update_interval: Duration::from_secs(10),
         reshard_plan: Vec::new(),
+        progress: None,
         registry: None,
     };
     let p = Pipeline::start(spec, Arc::clone(&cores)).unwrap();
