@@ -4,8 +4,8 @@ use super::{CheckArgs, RunArgs};
 use crate::config::Config;
 use crate::pipeline::{Pipeline, PipelineSpec, SHARD_UPDATE_INTERVAL};
 use crate::runtime::{parse_cores, Cores};
-use std::sync::atomic::Ordering;
 use std::path::PathBuf;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 

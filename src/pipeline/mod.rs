@@ -8,15 +8,15 @@ mod observe;
 
 use crate::config::{Endpoint as EndpointConfig, ProtobufMessage};
 use crate::http::{Endpoint, Pool, PoolOptions, RetryPolicy, WireFormat};
+use crate::metrics::Kind;
+use crate::progress::{AckSlots, MarkLog, ProgressStore, Saved, ShardMarks};
 use crate::queue::{
     now_ms, run_shard, Item, ItemKind, Loss, QueueStats, Router, ShardHandle, ShardSettings,
 };
-use crate::metrics::Kind;
 use crate::record::{self, FloatHistogram, Histogram, Record};
 use crate::reshard::{reshard_skip_reason, ReshardPause, ShardController, TickCounts};
 use crate::runtime::Cores;
 use crate::series::SeriesCache;
-use crate::progress::{AckSlots, MarkLog, ProgressStore, Saved, ShardMarks};
 use crate::wal::reader::Position;
 use crate::wal::tail::{Event, TailOptions, Tailer};
 use std::cell::RefCell;
@@ -400,8 +400,12 @@ impl Reader {
             Err(crate::wal::WalError::BadPosition { pos, why }) => {
                 // The WAL is younger than our progress (it was wiped or replaced): all of
                 // it is new to the receiver.
-                tracing::warn!(endpoint = self.endpoint.name(), saved = pos, why,
-                    "Saved position is past the WAL's end; shipping the whole WAL.");
+                tracing::warn!(
+                    endpoint = self.endpoint.name(),
+                    saved = pos,
+                    why,
+                    "Saved position is past the WAL's end; shipping the whole WAL."
+                );
                 opts.from = None;
                 self.shipping = true;
                 return Tailer::open(&self.spec.wal_dir, opts).map_err(|e| e.to_string());
@@ -531,7 +535,8 @@ impl Reader {
             }
             if self.last_sync.elapsed() >= Duration::from_secs(1) {
                 self.last_sync = Instant::now();
-                self.age_cutoff = age_cutoff(self.spec.endpoint.config.queue_config.sample_age_limit);
+                self.age_cutoff =
+                    age_cutoff(self.spec.endpoint.config.queue_config.sample_age_limit);
                 if let Some((m, w)) = &self.metrics {
                     observe::sync(
                         &m.0,

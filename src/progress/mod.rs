@@ -194,7 +194,11 @@ mod tests {
         assert_eq!(log.complete_through(2), None);
         assert_eq!(log.complete_through(u64::MAX), Some(pos(2, 0)));
         let mut resumed = MarkLog::new(Some(pos(5, 100)));
-        assert_eq!(resumed.issue(pos(4, 900)), None, "replay before the resume point");
+        assert_eq!(
+            resumed.issue(pos(4, 900)),
+            None,
+            "replay before the resume point"
+        );
         assert_eq!(resumed.issue(pos(5, 100)), None);
         assert_eq!(resumed.issue(pos(5, 200)), Some(1));
     }
