@@ -70,7 +70,9 @@ fn write_wal(dir: &Path, series: u64, scrapes: i64, per_segment: i64) -> (Accept
         };
         for r in &batch {
             let k = format!("__name__=fault,i={:04}", r.sref - 1);
-            want.entry(k.clone()).or_default().push((r.t, r.v.to_bits()));
+            want.entry(k.clone())
+                .or_default()
+                .push((r.t, r.v.to_bits()));
             rec.samples.push((k, (r.t, r.v.to_bits())));
         }
         b.clear();
@@ -138,14 +140,18 @@ fn retry_after_429_then_503s_then_recovery_loses_nothing_and_never_reshards_in_b
     let p = Pipeline::start(s, Arc::clone(&cores)).unwrap();
     let started = Instant::now();
     // Until the first accepted request, the endpoint is backing off: no reshard.
-    wait_until("the first accepted request", Duration::from_secs(30), || {
-        assert_eq!(
-            p.stats.reshards.load(Ordering::SeqCst),
-            0,
-            "resharded while backing off"
-        );
-        rec.samples.load(Ordering::SeqCst) > 0
-    });
+    wait_until(
+        "the first accepted request",
+        Duration::from_secs(30),
+        || {
+            assert_eq!(
+                p.stats.reshards.load(Ordering::SeqCst),
+                0,
+                "resharded while backing off"
+            );
+            rec.samples.load(Ordering::SeqCst) > 0
+        },
+    );
     let backoff = started.elapsed();
     let total: u64 = want.values().map(|v| v.len() as u64).sum();
     wait_until("every sample", Duration::from_secs(60), || {
@@ -159,7 +165,10 @@ fn retry_after_429_then_503s_then_recovery_loses_nothing_and_never_reshards_in_b
         stats.queue.retries.load(Ordering::SeqCst),
         stats.reshards.load(Ordering::SeqCst)
     );
-    assert!(backoff >= Duration::from_secs(3), "Retry-After: 1 was not honoured: {backoff:?}");
+    assert!(
+        backoff >= Duration::from_secs(3),
+        "Retry-After: 1 was not honoured: {backoff:?}"
+    );
     assert!(sink.stats().requests >= 9);
     // Exactly once and in order: the retried batch is the same batch.
     for (k, w) in &want {

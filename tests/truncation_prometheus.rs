@@ -124,7 +124,11 @@ fn receiver_down_while_prometheus_truncates_loses_nothing() {
             prom.stop();
             prom = Prometheus::start(&config, &data, &blocks);
         }
-        eprintln!("restart {i} at {:?}: segments {:?}", started.elapsed(), segments(&wal));
+        eprintln!(
+            "restart {i} at {:?}: segments {:?}",
+            started.elapsed(),
+            segments(&wal)
+        );
     }
     // Head compaction: a checkpoint, and segments before it deleted.
     let deadline = Instant::now() + Duration::from_secs(300);
@@ -146,8 +150,15 @@ fn receiver_down_while_prometheus_truncates_loses_nothing() {
         segments(&wal),
         rec.samples.load(Ordering::SeqCst)
     );
-    assert_eq!(rec.samples.load(Ordering::SeqCst), 0, "the receiver was down");
-    assert!(held_max > 0.0, "the spool held nothing after the truncation");
+    assert_eq!(
+        rec.samples.load(Ordering::SeqCst),
+        0,
+        "the receiver was down"
+    );
+    assert!(
+        held_max > 0.0,
+        "the spool held nothing after the truncation"
+    );
     // The receiver comes back.
     rec.down.store(false, Ordering::SeqCst);
     std::thread::sleep(Duration::from_secs(5));
@@ -191,8 +202,14 @@ fn receiver_down_while_prometheus_truncates_loses_nothing() {
         std::thread::sleep(Duration::from_secs(1));
         got = got_set();
     }
-    let lost_truncated = metric(web, "ringwrite_wal_segments_lost_total{remote_name=\"trunc\",reason=\"truncated\"}");
-    let lost_full = metric(web, "ringwrite_wal_segments_lost_total{remote_name=\"trunc\",reason=\"spool_full\"}");
+    let lost_truncated = metric(
+        web,
+        "ringwrite_wal_segments_lost_total{reason=\"truncated\",remote_name=\"trunc\"}",
+    );
+    let lost_full = metric(
+        web,
+        "ringwrite_wal_segments_lost_total{reason=\"spool_full\",remote_name=\"trunc\"}",
+    );
     let (status, clean) = rw.terminate(Duration::from_secs(30));
     let missing: BTreeSet<_> = want.difference(&got).take(5).cloned().collect();
     let n_missing = want.difference(&got).count();

@@ -74,7 +74,11 @@ pub fn parse_bytes(s: &str) -> Result<u64, String> {
         "GB" | "GIB" | "G" => 1 << 30,
         "TB" | "TIB" | "T" => 1 << 40,
         "PB" | "PIB" | "P" => 1 << 50,
-        u => return Err(format!("{s:?}: unknown unit {u:?} (use B, KB, MB, GB, TB or PB)")),
+        u => {
+            return Err(format!(
+                "{s:?}: unknown unit {u:?} (use B, KB, MB, GB, TB or PB)"
+            ))
+        }
     };
     Ok((n * mult as f64) as u64)
 }

@@ -123,7 +123,11 @@ impl PipelineStats {
 }
 
 /// ringwrite's own per-endpoint durability metrics (no Prometheus equivalent).
-fn register_progress_metrics(reg: &crate::metrics::Registry, name: &str, stats: &Arc<PipelineStats>) {
+fn register_progress_metrics(
+    reg: &crate::metrics::Registry,
+    name: &str,
+    stats: &Arc<PipelineStats>,
+) {
     let labels = [("remote_name", name)];
     let st = Arc::clone(stats);
     reg.gauge_fn(
@@ -444,10 +448,23 @@ impl Reader {
     /// Opens the WAL at the saved position (or as a first start).
     fn open_tailer(&mut self) -> Result<Tailer, String> {
         let resume = self.load_progress();
+        let fallback = self.spec.spool.as_ref().map(|s| s.dir().to_path_buf());
+        // A first start that ships everything begins at the oldest segment anyone still
+        // has (the spool may hold segments a checkpoint now covers, unacknowledged).
+        let oldest = match (resume, self.spec.from_start) {
+            (None, true) => {
+                let wal = crate::wal::dir::resolve_wal_dir(&self.spec.wal_dir)
+                    .map_err(|e| e.to_string())?;
+                crate::wal::dir::first_segment(&wal, fallback.as_deref())
+                    .map_err(|e| e.to_string())?
+                    .map(|segment| Position { segment, offset: 0 })
+            }
+            _ => None,
+        };
         let mut opts = TailOptions {
             follow: true,
-            from: resume,
-            fallback: self.spec.spool.as_ref().map(|s| s.dir().to_path_buf()),
+            from: resume.or(oldest),
+            fallback,
             ..TailOptions::default()
         };
         let tailer = match Tailer::open(&self.spec.wal_dir, opts.clone()) {
@@ -499,11 +516,16 @@ impl Reader {
             store_pos(&self.stats.acked_segment, &self.stats.acked_offset, p);
         }
         if let Some(claim) = &self.claim {
-            // The spool keeps what a restart would replay from here.
-            match (self.marks.acked(), self.pos) {
-                (Some(a), _) => claim.set(a.segment),
-                (None, Some(p)) if !self.shipping => claim.set(p.segment),
-                _ => {}
+            // The spool keeps what a restart would replay: from the saved position (or,
+            // with nothing saved, everything).
+            let need = match (&self.spec.progress, self.saved, self.marks.acked()) {
+                (Some(_), Some(saved), _) => Some(saved.segment),
+                (Some(_), None, _) => None,
+                (None, _, Some(acked)) => Some(acked.segment),
+                (None, _, None) => self.pos.map(|p| p.segment),
+            };
+            if let Some(n) = need {
+                claim.set(n);
             }
         }
         if !force && self.last_save.elapsed() < PROGRESS_SAVE_INTERVAL {

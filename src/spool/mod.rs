@@ -271,7 +271,10 @@ impl Spool {
                 std::fs::rename(&tmp, dst).map_err(io("rename", dst))?;
                 Ok(Mirrored::Linked)
             }
-            Err(e) if e.raw_os_error() == Some(libc::EXDEV) || e.kind() == std::io::ErrorKind::PermissionDenied => {
+            Err(e)
+                if e.raw_os_error() == Some(libc::EXDEV)
+                    || e.kind() == std::io::ErrorKind::PermissionDenied =>
+            {
                 if !self.warned_copy.swap(true, Ordering::Relaxed) {
                     tracing::warn!(wal = %src.display(), spool = %self.opts.dir.display(), error = %e,
                         "Cannot hard-link WAL segments into the spool (another filesystem?); copying sealed segments instead.");

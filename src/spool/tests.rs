@@ -136,7 +136,11 @@ fn over_budget_the_oldest_deleted_segment_goes_and_is_counted() {
     assert_eq!(counts.samples, 100);
     // What is left is readable; the evicted segments show up as lost.
     let (samples, lost) = samples_readable(&wal, &sp);
-    assert_eq!((samples, lost), (100, 0), "reading starts at the first segment left");
+    assert_eq!(
+        (samples, lost),
+        (100, 0),
+        "reading starts at the first segment left"
+    );
 }
 
 #[test]

@@ -127,6 +127,15 @@ pub fn merge_listing(into: &mut Listing, extra: Listing) {
     into.checkpoints.sort_by_key(|c| c.index);
 }
 
+/// The lowest segment index in `wal` or (if given) `fallback`.
+pub fn first_segment(wal: &Path, fallback: Option<&Path>) -> Result<Option<u64>, WalError> {
+    let mut l = list(wal)?;
+    if let Some(fb) = fallback.filter(|f| f.is_dir()) {
+        merge_listing(&mut l, list(fb)?);
+    }
+    Ok(l.segments.first().map(|s| s.index))
+}
+
 /// Errors naming the first missing index if `segments` (sorted) has a gap.
 pub fn check_sequential(dir: &Path, segments: &[SegmentRef]) -> Result<(), WalError> {
     for w in segments.windows(2) {

@@ -412,7 +412,14 @@ impl Tailer {
                 };
                 return Ok(Some(Event::CheckpointStart { index }));
             }
-            self.phase = self.first_segment_phase(Some(cp.index))?;
+            // A checkpoint at or after the start position is not read; segments are then
+            // read from the start position's segment (or the first one there is), not
+            // from after the checkpoint.
+            let after = match self.opts.from {
+                Some(f) if f.segment <= cp.index => None,
+                _ => Some(cp.index),
+            };
+            self.phase = self.first_segment_phase(after)?;
         } else {
             self.phase = self.first_segment_phase(None)?;
         }
@@ -493,9 +500,7 @@ impl Tailer {
         // writer pads and finishes a segment before it creates the next one, so once the
         // next exists, a final refresh sees every byte of this one.
         let rescan_due = self.last_rescan.elapsed() >= self.opts.rescan_interval;
-        if self.seg_path(index + 1).exists()
-            || (rescan_due && self.newer_exists(index)?)
-        {
+        if self.seg_path(index + 1).exists() || (rescan_due && self.newer_exists(index)?) {
             if let Phase::Segment(r) = &mut self.phase {
                 r.seal();
                 r.refresh()
