@@ -34,6 +34,17 @@ struct Logged {
 
 /// `series` series, then `scrapes` scrapes, a new segment every `per_segment` scrapes.
 fn write_wal(dir: &Path, series: u64, scrapes: i64, per_segment: i64) -> (Accepted, Vec<Logged>) {
+    write_wal_at(dir, series, scrapes, per_segment, |s| T0 + s * 1000)
+}
+
+/// [`write_wal`] with scrape `s` at timestamp `t(s)`.
+fn write_wal_at(
+    dir: &Path,
+    series: u64,
+    scrapes: i64,
+    per_segment: i64,
+    t: impl Fn(i64) -> i64,
+) -> (Accepted, Vec<Logged>) {
     let mut w = WalWriter::create(dir, 0, 64 * PAGE_SIZE, Compression::None).unwrap();
     let labels: Vec<Vec<(String, String)>> = (0..series)
         .map(|i| {
@@ -57,7 +68,7 @@ fn write_wal(dir: &Path, series: u64, scrapes: i64, per_segment: i64) -> (Accept
         let batch: Vec<RefSample> = (0..series)
             .map(|i| RefSample {
                 sref: i + 1,
-                t: T0 + s * 1000,
+                t: t(s),
                 st: 0,
                 v: (s * 3 + i as i64) as f64,
             })
@@ -321,6 +332,103 @@ fn a_full_disk_under_the_storage_path_does_not_stop_shipping() {
         "{} failed saves while the disk was full; saved {} afterwards",
         stats.progress_save_failures.load(Ordering::SeqCst),
         saved.position
+    );
+    sink.shutdown();
+}
+
+fn now_ms() -> i64 {
+    ringwrite::queue::now_ms()
+}
+
+#[test]
+fn sample_age_limit_drops_old_samples_at_enqueue_and_counts_them() {
+    let d = tempfile::tempdir().unwrap();
+    let now = now_ms();
+    // Scrapes 0..10 are two hours old, 10..20 current.
+    let (want, logged) = write_wal_at(d.path(), 50, 20, 100, |s| {
+        if s < 10 {
+            now - 7_200_000 + s
+        } else {
+            now + s
+        }
+    });
+    let rec = Arc::new(Recorder::new(0));
+    let sink = Sink::builder(SinkTransport::Http1)
+        .handler(rec.clone())
+        .start()
+        .unwrap();
+    let cores = Arc::new(Cores::start(&[0, 1]).unwrap());
+    let s = spec(
+        "{batch_send_deadline: 50ms, sample_age_limit: 1h}",
+        &sink.url(),
+        d.path(),
+    );
+    let p = Pipeline::start(s, Arc::clone(&cores)).unwrap();
+    wait_until("the current samples", Duration::from_secs(30), || {
+        rec.samples.load(Ordering::SeqCst) >= 500
+    });
+    std::thread::sleep(Duration::from_millis(200));
+    let stats = Arc::clone(&p.stats);
+    p.stop().unwrap();
+    let got = rec.snapshot();
+    let old: Vec<_> = logged[..10].iter().flat_map(|l| l.samples.iter()).collect();
+    for (k, s) in &old {
+        assert!(!got[k].contains(s), "too old but sent: {k} {s:?}");
+    }
+    for l in &logged[10..] {
+        for (k, s) in &l.samples {
+            assert!(got[k].contains(s), "current sample {k} {s:?} missing");
+        }
+    }
+    let too_old = stats.queue.drops.get(
+        ringwrite::metrics::Kind::Samples,
+        ringwrite::queue::Loss::TooOld,
+    );
+    assert_eq!(too_old, old.len() as u64);
+    assert_eq!(compare(&want, &got).duplicates, 0);
+    sink.shutdown();
+}
+
+#[test]
+fn sample_age_limit_drops_samples_that_age_out_while_retrying() {
+    let d = tempfile::tempdir().unwrap();
+    let now = now_ms();
+    // Fresh at enqueue (limit 2 s), but the receiver fails for longer than that.
+    let (_, logged) = write_wal_at(d.path(), 40, 5, 100, |s| now - 500 + s);
+    let rec = Arc::new(Recorder::new(0));
+    rec.down.store(true, Ordering::SeqCst);
+    let sink = Sink::builder(SinkTransport::Http1)
+        .handler(rec.clone())
+        .start()
+        .unwrap();
+    let cores = Arc::new(Cores::start(&[0, 1]).unwrap());
+    let s = spec(
+        "{batch_send_deadline: 20ms, sample_age_limit: 2s, min_backoff: 100ms, max_backoff: 200ms}",
+        &sink.url(),
+        d.path(),
+    );
+    let p = Pipeline::start(s, Arc::clone(&cores)).unwrap();
+    let total: u64 = logged.iter().map(|l| l.samples.len() as u64).sum();
+    let too_old = || {
+        p.stats.queue.drops.get(
+            ringwrite::metrics::Kind::Samples,
+            ringwrite::queue::Loss::TooOld,
+        )
+    };
+    wait_until(
+        "every sample to age out while retrying",
+        Duration::from_secs(20),
+        || too_old() == total,
+    );
+    rec.down.store(false, Ordering::SeqCst);
+    std::thread::sleep(Duration::from_millis(500));
+    let retries = p.stats.queue.retries.load(Ordering::SeqCst);
+    p.stop().unwrap();
+    assert!(retries > 0);
+    assert_eq!(
+        rec.samples.load(Ordering::SeqCst),
+        0,
+        "aged-out samples were sent"
     );
     sink.shutdown();
 }

@@ -576,6 +576,7 @@ impl Reader {
             let ev = tailer
                 .next_event(Duration::from_millis(100))
                 .map_err(|e| e.to_string())?;
+            self.age_cutoff = age_cutoff(self.spec.endpoint.config.queue_config.sample_age_limit);
             match ev {
                 Event::Record(r) => {
                     self.stats.records.fetch_add(1, Ordering::Relaxed);
@@ -622,8 +623,6 @@ impl Reader {
             }
             if self.last_sync.elapsed() >= Duration::from_secs(1) {
                 self.last_sync = Instant::now();
-                self.age_cutoff =
-                    age_cutoff(self.spec.endpoint.config.queue_config.sample_age_limit);
                 if let Some((m, w)) = &self.metrics {
                     observe::sync(
                         &m.0,
