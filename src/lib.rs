@@ -14,6 +14,7 @@ pub mod metrics;
 pub mod pipeline;
 pub mod queue;
 pub mod record;
+pub mod relabel;
 pub mod reshard;
 pub mod runtime;
 pub mod series;

@@ -60,8 +60,10 @@ pub struct PipelineStats {
     pub queue: Arc<QueueStats>,
     /// Samples, histograms and exemplars read from the WAL while shipping.
     pub data_in: AtomicU64,
-    /// Items dropped because their series was unknown or dropped.
+    /// Items dropped because their series ref was never announced.
     pub dropped_unknown_series: AtomicU64,
+    /// Items dropped because `write_relabel_configs` dropped their series.
+    pub dropped_series: AtomicU64,
     pub records: AtomicU64,
     pub corruptions: AtomicU64,
     pub decode_errors: AtomicU64,
@@ -210,7 +212,10 @@ impl Reader {
             last_sync: Instant::now(),
             desired: None,
             last_flush: Instant::now(),
-            cache: SeriesCache::new(&spec.external_labels),
+            cache: SeriesCache::new(
+                &spec.external_labels,
+                &spec.endpoint.config.write_relabel_configs,
+            ),
             shipping: spec.from_start,
             spec,
             endpoint,
@@ -481,9 +486,11 @@ impl Reader {
                 self.router.route(sref, item);
             }
             Err(missing) => {
-                self.stats
-                    .dropped_unknown_series
-                    .fetch_add(1, Ordering::Relaxed);
+                let counter = match missing {
+                    crate::series::Missing::Dropped => &self.stats.dropped_series,
+                    crate::series::Missing::Unknown => &self.stats.dropped_unknown_series,
+                };
+                counter.fetch_add(1, Ordering::Relaxed);
                 self.stats
                     .queue
                     .data_dropped

@@ -68,6 +68,7 @@ impl SendObserver for BatchMetrics {
 #[derive(Default)]
 pub struct Synced {
     dropped_unknown: u64,
+    dropped_series: u64,
     enqueue_waits: u64,
     data_in: u64,
     decode_failures: u64,
@@ -90,6 +91,10 @@ pub fn sync(
     q.dropped(Kind::Samples, "unintentionally_dropped_series")
         .add(dropped - synced.dropped_unknown);
     synced.dropped_unknown = dropped;
+    let relabeled = stats.dropped_series.load(Ordering::Relaxed);
+    q.dropped(Kind::Samples, "dropped_series")
+        .add(relabeled - synced.dropped_series);
+    synced.dropped_series = relabeled;
     q.enqueue_retries_total
         .add(enqueue_waits.saturating_sub(synced.enqueue_waits));
     synced.enqueue_waits = enqueue_waits;
