@@ -3,80 +3,27 @@
 //! arrive, with exactly the labels the rules produce; samples of dropped series are counted
 //! as `samples_dropped_total{reason="dropped_series"}`, apart from unknown refs.
 
-use prost::Message;
+mod common;
+
+use common::recorder::Recorder;
 use ringwrite::config::Config;
-use ringwrite::encode::proto::{v1, v2};
-use ringwrite::metrics::Registry;
+use ringwrite::metrics::{Kind, Registry};
 use ringwrite::pipeline::{Pipeline, PipelineSpec};
+use ringwrite::queue::Loss;
 use ringwrite::record::{encode, RefSample};
 use ringwrite::runtime::Cores;
-use ringwrite::sink::{Handler, ReceivedRequest, Reply, Sink, SinkTransport};
+use ringwrite::sink::{Sink, SinkTransport};
 use ringwrite::wal::fragment::PAGE_SIZE;
 use ringwrite::wal::writer::{Compression, WalWriter};
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 const HOSTS: u64 = 8;
 const SCRAPES: i64 = 5;
 const T0: i64 = 1_700_000_000_000;
-
-/// Label text (`name=value,...` in the order received) -> samples (t, value bits).
-#[derive(Default)]
-struct Recorder {
-    accepted: Mutex<BTreeMap<String, Vec<(i64, u64)>>>,
-}
-
-impl Recorder {
-    fn samples(&self) -> usize {
-        self.accepted.lock().unwrap().values().map(Vec::len).sum()
-    }
-}
-
-impl Handler for Recorder {
-    fn handle(&self, req: &ReceivedRequest) -> Option<Reply> {
-        let Some(Ok(body)) = &req.decompressed else {
-            panic!("undecodable body")
-        };
-        let v2 = req
-            .headers
-            .get("content-type")
-            .is_some_and(|c| c.to_str().unwrap_or("").contains("v2"));
-        let mut acc = self.accepted.lock().unwrap();
-        let mut n = 0;
-        if v2 {
-            let r = v2::Request::decode(&body[..]).expect("RW 2.0 body");
-            for ts in r.timeseries {
-                let labels: Vec<String> = ts
-                    .labels_refs
-                    .chunks(2)
-                    .map(|p| format!("{}={}", r.symbols[p[0] as usize], r.symbols[p[1] as usize]))
-                    .collect();
-                let e = acc.entry(labels.join(",")).or_default();
-                for s in ts.samples {
-                    e.push((s.timestamp, s.value.to_bits()));
-                    n += 1;
-                }
-            }
-            return Some(Reply::written(n, 0, 0));
-        }
-        let r = v1::WriteRequest::decode(&body[..]).expect("RW 1.0 body");
-        for ts in r.timeseries {
-            let labels: Vec<String> = ts
-                .labels
-                .iter()
-                .map(|l| format!("{}={}", l.name, l.value))
-                .collect();
-            let e = acc.entry(labels.join(",")).or_default();
-            for s in ts.samples {
-                e.push((s.timestamp, s.value.to_bits()));
-            }
-        }
-        Some(Reply::no_content())
-    }
-}
 
 /// The series written, by ref.
 fn series() -> Vec<(u64, Vec<(String, String)>)> {
@@ -183,7 +130,7 @@ const RULES: &str = r#"
 fn run_case(protobuf_message: &str) {
     let d = tempfile::tempdir().unwrap();
     write_wal(d.path());
-    let rec = Arc::new(Recorder::default());
+    let rec = Arc::new(Recorder::new(0));
     let sink = Sink::builder(SinkTransport::Http1)
         .handler(rec.clone())
         .start()
@@ -210,6 +157,7 @@ fn run_case(protobuf_message: &str) {
         shard_update_interval: Duration::from_secs(10),
         reshard_plan: Vec::new(),
         registry: Some(registry.clone()),
+        progress: None,
     };
     // Which hosts land in hashmod shard 1 of 4 was computed independently (md5 of
     // "host-N", last 8 bytes big-endian, mod 4): host-0, host-4 and host-6.
@@ -243,16 +191,15 @@ fn run_case(protobuf_message: &str) {
     );
 
     let p = Pipeline::start(spec, Arc::clone(&cores)).unwrap();
+    let relabel_drops = |p: &Pipeline| p.stats.queue.drops.get(Kind::Samples, Loss::DroppedSeries);
+    let arrived = || rec.samples.load(Ordering::SeqCst) as usize;
     let start = Instant::now();
-    while rec.samples() < sent
-        || p.stats.dropped_series.load(Ordering::Relaxed) < dropped
-        || !registry.render().contains(&metric)
-    {
+    while arrived() < sent || relabel_drops(&p) < dropped || !registry.render().contains(&metric) {
         assert!(
             start.elapsed() < Duration::from_secs(30),
             "{} of {sent} samples arrived, {} dropped by relabeling; metrics:\n{}",
-            rec.samples(),
-            p.stats.dropped_series.load(Ordering::Relaxed),
+            arrived(),
+            relabel_drops(&p),
             registry.render()
         );
         std::thread::sleep(Duration::from_millis(20));
@@ -261,14 +208,16 @@ fn run_case(protobuf_message: &str) {
     std::thread::sleep(Duration::from_millis(200));
     let stats = Arc::clone(&p.stats);
     p.stop().unwrap();
-    let got = rec.accepted.lock().unwrap().clone();
+    let got = rec.snapshot();
     assert_eq!(got, want, "exactly these series, labels and samples");
-    assert_eq!(stats.dropped_series.load(Ordering::Relaxed), dropped);
+    let drops = &stats.queue.drops;
+    assert_eq!(drops.get(Kind::Samples, Loss::DroppedSeries), dropped);
     assert_eq!(
-        stats.dropped_unknown_series.load(Ordering::Relaxed),
+        drops.get(Kind::Samples, Loss::UnknownSeries),
         1,
         "the unannounced ref is not a relabel drop"
     );
+    assert_eq!(stats.dropped_unknown_series.load(Ordering::Relaxed), 1);
     assert_eq!(stats.queue.samples_failed.load(Ordering::Relaxed), 0);
     assert_eq!(
         stats.queue.samples_acked.load(Ordering::Relaxed),

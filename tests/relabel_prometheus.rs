@@ -12,52 +12,27 @@
 mod common;
 
 use common::prom::{free_port, http_get, require_tool, ChildGuard};
-use prost::Message;
+use common::recorder::Recorder;
 use ringwrite::config::Config;
-use ringwrite::encode::proto::v1;
+use ringwrite::metrics::Kind;
 use ringwrite::pipeline::{Pipeline, PipelineSpec};
+use ringwrite::queue::Loss;
 use ringwrite::runtime::Cores;
-use ringwrite::sink::{Handler, ReceivedRequest, Reply, Sink, SinkTransport};
+use ringwrite::sink::{Sink, SinkTransport};
 use std::collections::{BTreeMap, BTreeSet};
 use std::process::Command;
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// Label text -> (timestamp, value bits), as a receiver got them.
+/// Label text -> (timestamp, value bits), as a receiver got them (retries collapse).
 type Received = BTreeMap<String, BTreeSet<(i64, u64)>>;
 
-#[derive(Default)]
-struct Recorder {
-    got: Mutex<Received>,
-}
-
-impl Recorder {
-    fn samples(&self) -> usize {
-        self.got.lock().unwrap().values().map(BTreeSet::len).sum()
-    }
-}
-
-impl Handler for Recorder {
-    fn handle(&self, req: &ReceivedRequest) -> Option<Reply> {
-        let Some(Ok(body)) = &req.decompressed else {
-            return Some(Reply::status(400));
-        };
-        let r = v1::WriteRequest::decode(&body[..]).expect("RW 1.0 body");
-        let mut got = self.got.lock().unwrap();
-        for ts in r.timeseries {
-            let labels: Vec<String> = ts
-                .labels
-                .iter()
-                .map(|l| format!("{}={:?}", l.name, l.value))
-                .collect();
-            let e = got.entry(labels.join(",")).or_default();
-            for s in ts.samples {
-                e.insert((s.timestamp, s.value.to_bits()));
-            }
-        }
-        Some(Reply::no_content())
-    }
+fn received(r: &Recorder) -> Received {
+    r.snapshot()
+        .into_iter()
+        .map(|(k, v)| (k, v.into_iter().collect()))
+        .collect()
 }
 
 const RULES: &str = r#"
@@ -116,7 +91,7 @@ const RULES: &str = r#"
 fn same_config_same_series_as_prometheus_2_42() {
     let prometheus = require_tool("PROMETHEUS", "prometheus");
     let d = tempfile::tempdir().unwrap();
-    let prom_rec = Arc::new(Recorder::default());
+    let prom_rec = Arc::new(Recorder::new(0));
     let prom_sink = Sink::builder(SinkTransport::Http1)
         .handler(prom_rec.clone())
         .start()
@@ -153,7 +128,7 @@ fn same_config_same_series_as_prometheus_2_42() {
     std::thread::sleep(Duration::from_secs(20));
     let (status, clean) = prom.terminate(Duration::from_secs(60));
     assert!(clean && status.success(), "prometheus did not stop cleanly");
-    let from_prometheus = prom_rec.got.lock().unwrap().clone();
+    let from_prometheus = received(&prom_rec);
     assert!(
         from_prometheus.len() > 20,
         "prometheus sent {} series; its log:\n{}",
@@ -162,7 +137,7 @@ fn same_config_same_series_as_prometheus_2_42() {
     );
 
     // ringwrite: the same file, the WAL Prometheus left.
-    let rw_rec = Arc::new(Recorder::default());
+    let rw_rec = Arc::new(Recorder::new(0));
     let rw_sink = Sink::builder(SinkTransport::Http1)
         .handler(rw_rec.clone())
         .start()
@@ -185,12 +160,13 @@ fn same_config_same_series_as_prometheus_2_42() {
         shard_update_interval: Duration::from_secs(10),
         reshard_plan: Vec::new(),
         registry: None,
+        progress: None,
     };
     let p = Pipeline::start(spec, Arc::clone(&cores)).unwrap();
     let start = Instant::now();
     let mut last = (0, Instant::now());
     loop {
-        let n = rw_rec.samples();
+        let n = rw_rec.samples.load(Ordering::SeqCst);
         if n != last.0 {
             last = (n, Instant::now());
         }
@@ -207,18 +183,19 @@ fn same_config_same_series_as_prometheus_2_42() {
     }
     let stats = Arc::clone(&p.stats);
     p.stop().unwrap();
-    let from_ringwrite = rw_rec.got.lock().unwrap().clone();
-    assert!(stats.dropped_series.load(Ordering::Relaxed) > 0);
+    let from_ringwrite = received(&rw_rec);
+    let relabel_drops = stats.queue.drops.get(Kind::Samples, Loss::DroppedSeries);
+    assert!(relabel_drops > 0);
 
     let series = |r: &Received| r.keys().cloned().collect::<BTreeSet<_>>();
     let (ps, rs) = (series(&from_prometheus), series(&from_ringwrite));
     eprintln!(
         "Prometheus sent {} series / {} samples; ringwrite {} / {}, dropped {} by relabeling",
         ps.len(),
-        prom_rec.samples(),
+        prom_rec.samples.load(Ordering::SeqCst),
         rs.len(),
-        rw_rec.samples(),
-        stats.dropped_series.load(Ordering::Relaxed)
+        rw_rec.samples.load(Ordering::SeqCst),
+        relabel_drops
     );
     assert_eq!(
         ps.difference(&rs).collect::<Vec<_>>(),
