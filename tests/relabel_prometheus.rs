@@ -217,18 +217,16 @@ fn same_config_same_series_as_prometheus_2_42() {
     // The rules did something visible on both sides.
     let any = |pred: &dyn Fn(&str) -> bool| ps.iter().any(|s| pred(s));
     assert!(any(
-        &|s| s.contains("origin=\"r1/eu\"") && s.contains("job=\"self\"")
+        &|s| s.contains("origin=r1/eu") && s.contains("job=self")
     ));
     assert!(any(
         &|s| s.contains("http_handler=") && !s.contains(",handler=")
     ));
-    assert!(any(&|s| s.contains("sub_tsdb=\"prometheus")));
+    assert!(any(&|s| s.contains("sub_tsdb=prometheus")));
     assert!(any(
-        &|s| s.starts_with("__name__=\"renamed_http_requests_total\"")
+        &|s| s.starts_with("__name__=renamed_http_requests_total,")
     ));
-    assert!(!any(
-        &|s| s.contains("__name__=\"go_") || s.contains("gone_")
-    ));
+    assert!(!any(&|s| s.contains("__name__=go_") || s.contains("gone_")));
     drop((prom_sink, rw_sink));
     if let Ok(c) = Arc::try_unwrap(cores) {
         c.shutdown();
