@@ -6,10 +6,12 @@
 //! [`config`] reads the Prometheus-compatible configuration.
 #![deny(clippy::undocumented_unsafe_blocks)]
 
+pub mod build_info;
 pub mod cli;
 pub mod config;
 pub mod encode;
 pub mod http;
+pub mod logging;
 pub mod metrics;
 pub mod pipeline;
 pub mod queue;
@@ -18,5 +20,6 @@ pub mod reshard;
 pub mod runtime;
 pub mod series;
 pub mod sink;
+pub mod supervisor;
 pub mod wal;
 pub mod web;

@@ -131,11 +131,29 @@ thread_local! {
 
 fn core_pool(endpoint: &Arc<Endpoint>, opts: &PoolOptions) -> Rc<Pool> {
     POOLS.with(|p| {
-        p.borrow_mut()
-            .entry(endpoint.name().to_string())
-            .or_insert_with(|| Rc::new(Pool::new(Arc::clone(endpoint), opts.clone())))
-            .clone()
+        let mut pools = p.borrow_mut();
+        // A pool built for another `Endpoint` of the same name (the endpoint restarted with
+        // a new config on reload) must not be reused: it holds the old URL, auth and TLS.
+        match pools.get(endpoint.name()) {
+            Some(pool) if Arc::ptr_eq(pool.endpoint(), endpoint) => Rc::clone(pool),
+            _ => {
+                let pool = Rc::new(Pool::new(Arc::clone(endpoint), opts.clone()));
+                pools.insert(endpoint.name().to_string(), Rc::clone(&pool));
+                pool
+            }
+        }
     })
+}
+
+/// Drops every core's connection pool of an endpoint that left the config (reload), so its
+/// idle connections close.
+pub fn release_pools(cores: &Cores, name: &str) {
+    for i in 0..cores.len() {
+        let name = name.to_string();
+        cores.spawn_on(i, move || async move {
+            POOLS.with(|p| p.borrow_mut().remove(&name));
+        });
+    }
 }
 
 struct Reader {
