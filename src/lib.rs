@@ -14,6 +14,7 @@ pub mod http;
 pub mod logging;
 pub mod metrics;
 pub mod pipeline;
+pub mod progress;
 pub mod queue;
 pub mod record;
 pub mod reshard;

@@ -221,6 +221,8 @@ fn sighup_and_post_reload_restart_only_what_changed() {
             .arg(&cfg)
             .arg("--wal.dir")
             .arg(&wal)
+            .arg("--storage.path")
+            .arg(d.path().join("state"))
             .args([
                 "--web.listen-address",
                 &format!("127.0.0.1:{port}"),
@@ -454,6 +456,8 @@ fn not_ready_while_shutting_down() {
             .arg(&cfg)
             .arg("--wal.dir")
             .arg(&wal)
+            .arg("--storage.path")
+            .arg(d.path().join("state"))
             .args([
                 "--web.listen-address",
                 &format!("127.0.0.1:{port}"),

@@ -50,6 +50,10 @@ pub fn check(args: &CheckArgs) -> anyhow::Result<i32> {
     }
 }
 
+/// `--storage.path` when neither the flag nor `ringwrite.storage_path` is set (relative to
+/// the working directory, like Prometheus's `data/`).
+pub const DEFAULT_STORAGE_PATH: &str = "ringwrite-data";
+
 /// `ringwrite run`: ship the WAL to every configured endpoint until interrupted.
 pub fn run(args: &RunArgs, _log_level: &str) -> anyhow::Result<i32> {
     let cfg = load(&args.config_file)?;
@@ -100,12 +104,21 @@ pub fn run(args: &RunArgs, _log_level: &str) -> anyhow::Result<i32> {
     crate::metrics::register_build_info(&registry);
     crate::metrics::register_process_metrics(&registry);
     start_busy_gauges(&cores, &registry);
+    let storage = args
+        .storage_path
+        .clone()
+        .or_else(|| cfg.ringwrite.storage_path.clone())
+        .unwrap_or_else(|| PathBuf::from(DEFAULT_STORAGE_PATH));
+    let progress = crate::progress::ProgressStore::open(&storage)
+        .map_err(|e| anyhow::anyhow!("--storage.path: {e}"))?;
+    tracing::info!(path = %storage.display(), "Saving progress under the storage path.");
     let settings = Settings {
         wal_dir,
         from_start: args.from_start,
         flush_deadline: args.flush_deadline,
         fixed_shards: args.shards,
         registry: registry.clone(),
+        progress: Some(progress),
     };
     let supervisor =
         Supervisor::start(cfg, settings, Arc::clone(&cores)).map_err(|e| anyhow::anyhow!("{e}"))?;
@@ -275,8 +288,7 @@ impl crate::web::Control for RunControl {
                     retries: s.queue.retries.load(Ordering::Relaxed),
                     current_segment: (segment >= 0.0 && s.records.load(Ordering::Relaxed) > 0)
                         .then_some(segment as u64),
-                    // The durable progress work fills this from the endpoint's ledger.
-                    saved_position: None,
+                    saved_position: s.saved_position().map(|p| p.to_string()),
                     last_error: crate::logging::last_error(&v.name).map(|(message, at)| {
                         LastError {
                             message,

@@ -11,7 +11,9 @@
 //! * removed and changed endpoints are stopped ([`Pipeline::stop`] flushes for up to the
 //!   flush deadline), all at once, before any new one starts (a changed endpoint keeps its
 //!   name, so old and new must never send side by side);
-//! * changed and added endpoints start with [`Pipeline::start`];
+//! * changed and added endpoints start with [`Pipeline::start`], resuming from their saved
+//!   position when `--storage.path` holds one (the progress key is the endpoint's name, so
+//!   a changed endpoint continues where its old config stopped);
 //! * a change of `global.external_labels` restarts every endpoint (they are part of every
 //!   series sent); a change of the `ringwrite:` section is logged and needs a process
 //!   restart (WAL directory, cores and listen address are fixed at start).
@@ -40,6 +42,8 @@ pub struct Settings {
     pub flush_deadline: Duration,
     pub fixed_shards: Option<usize>,
     pub registry: Registry,
+    /// Durable progress: a restarted endpoint resumes from its saved position.
+    pub progress: Option<crate::progress::ProgressStore>,
 }
 
 /// Why a (re)load was refused or only partly applied.
@@ -355,6 +359,7 @@ impl Supervisor {
             shard_update_interval: SHARD_UPDATE_INTERVAL,
             reshard_plan: Vec::new(),
             registry: Some(self.settings.registry.clone()),
+            progress: self.settings.progress.clone(),
         };
         let pipeline = Pipeline::start(spec, Arc::clone(&self.cores))?;
         *self.starts.entry(e.name.clone()).or_insert(0) += 1;
