@@ -400,6 +400,14 @@ fn sighup_and_post_reload_restart_only_what_changed() {
     assert_eq!(got_a.len(), 30 * SERIES as usize);
     assert!(got_a.iter().all(|(g, _, _)| g == "1"));
 
+    // Progress is saved every few seconds: the status shows a's saved position.
+    wait_for("a saved position in /api/v1/status", long, || {
+        let (_, body) = http_get(port, "/api/v1/status").unwrap();
+        let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+        v["data"]["endpoints"][0]["saved_position"]
+            .as_str()
+            .is_some_and(|p| p.starts_with("0000000"))
+    });
     let (exit, clean) = child.terminate(Duration::from_secs(20));
     assert!(clean && exit.success(), "exit {exit:?}");
     log_reader.join().unwrap();

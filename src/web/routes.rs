@@ -181,6 +181,10 @@ mod tests {
             ),
             ("POST", "/metrics", 405, "Only GET or HEAD requests allowed"),
             ("GET", "/", 404, "404 page not found\n"),
+            // No status from this control: not found; writes are refused either way.
+            ("GET", "/status", 404, "404 page not found\n"),
+            ("GET", "/api/v1/status", 404, "404 page not found\n"),
+            ("POST", "/status", 405, "Only GET or HEAD requests allowed"),
             ("GET", "/metrics/", 404, "404 page not found\n"),
         ];
         for &(method, path, status, body) in table {
