@@ -60,9 +60,18 @@ fn main() {
         git(&["rev-parse", "--abbrev-ref", "HEAD"])
     });
     let user = env_or("RINGWRITE_BUILD_USER", || {
-        let user = std::env::var("USER").ok()?;
-        let host = std::fs::read_to_string("/etc/hostname").ok()?;
-        Some(format!("{user}@{}", host.trim()))
+        let user = std::env::var("USER")
+            .or_else(|_| std::env::var("LOGNAME"))
+            .ok()
+            .or_else(|| {
+                let out = Command::new("id").arg("-un").output().ok()?;
+                Some(String::from_utf8(out.stdout).ok()?.trim().to_string())
+            })
+            .filter(|u| !u.is_empty())?;
+        let host = std::fs::read_to_string("/etc/hostname")
+            .map(|h| h.trim().to_string())
+            .unwrap_or_else(|_| "unknown".to_string());
+        Some(format!("{user}@{host}"))
     });
     println!("cargo:rerun-if-env-changed=SOURCE_DATE_EPOCH");
     let epoch = std::env::var("SOURCE_DATE_EPOCH")

@@ -487,6 +487,23 @@ fn not_ready_while_shutting_down() {
         page.contains("<td>n/a</td>") && page.contains("/push"),
         "{page}"
     );
+    // The container HEALTHCHECK probe against the live server.
+    let probe = |path: &str| {
+        Command::new(env!("CARGO_BIN_EXE_ringwrite"))
+            .args([
+                "healthcheck",
+                "--url",
+                &format!("http://127.0.0.1:{port}{path}"),
+            ])
+            .output()
+            .unwrap()
+    };
+    let ok = probe("/-/healthy");
+    assert_eq!(ok.status.code(), Some(0), "{ok:?}");
+    assert_eq!(
+        String::from_utf8_lossy(&ok.stdout),
+        "200 ringwrite is Healthy.\n"
+    );
     child.signal(libc::SIGTERM);
     wait_for(
         "503 from /-/ready during the flush",
@@ -497,6 +514,9 @@ fn not_ready_while_shutting_down() {
         http_get(port, "/-/healthy").is_ok_and(|(s, _)| s == 200),
         "still healthy while flushing"
     );
+    let not_ready = probe("/-/ready");
+    assert_eq!(not_ready.status.code(), Some(1), "{not_ready:?}");
+    assert!(String::from_utf8_lossy(&not_ready.stderr).contains("answered 503"));
     let start = Instant::now();
     while child.is_running() {
         assert!(start.elapsed() < Duration::from_secs(20), "did not exit");
