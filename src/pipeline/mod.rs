@@ -118,6 +118,11 @@ impl PipelineStats {
     }
 }
 
+/// A position for log lines: `SEGMENT:OFFSET`, or `n/a`.
+fn show_pos(p: Option<Position>) -> String {
+    p.map_or_else(|| "n/a".to_string(), |p| p.to_string())
+}
+
 fn load_pos(seg: &AtomicU64, off: &AtomicU64) -> Option<Position> {
     let segment = seg.load(Ordering::Acquire);
     (segment != u64::MAX).then(|| Position {
@@ -148,14 +153,14 @@ impl Pipeline {
         let stats = Arc::new(PipelineStats::new());
         let stop = Arc::new(AtomicBool::new(false));
         let name = spec.endpoint.name.clone();
-        let (s2, st2) = (Arc::clone(&stats), Arc::clone(&stop));
+        let (s2, st2, n2) = (Arc::clone(&stats), Arc::clone(&stop), name.clone());
         let thread = std::thread::Builder::new()
             .name(format!("ringwrite-wal-{name}"))
             .spawn(move || {
                 Reader::new(spec, endpoint, cores, s2, st2)
                     .and_then(|mut r| r.run())
                     .map_err(|e| {
-                        tracing::error!(error = %e, "Endpoint pipeline failed.");
+                        tracing::error!(endpoint = %n2, error = %e, "Endpoint pipeline failed.");
                         e
                     })
             })
@@ -535,6 +540,7 @@ impl Reader {
                     if !self.shipping {
                         tracing::info!(
                             endpoint = self.endpoint.name(),
+                            position = %show_pos(tailer.position()),
                             series = self.cache.len(),
                             "Caught up with the WAL; shipping samples from now on."
                         );
@@ -593,7 +599,8 @@ impl Reader {
             Ok(r) => r,
             Err(e) => {
                 self.stats.decode_errors.fetch_add(1, Ordering::Relaxed);
-                tracing::warn!(error = %e, "Undecodable WAL record skipped.");
+                tracing::warn!(endpoint = self.endpoint.name(), error = %e,
+                    "Undecodable WAL record skipped.");
                 return;
             }
         };
@@ -605,12 +612,13 @@ impl Reader {
                     match s {
                         Ok((sref, labels)) => {
                             if let Err(e) = self.cache.store(sref, labels, segment) {
-                                tracing::error!(error = %e, "Cannot cache series.");
+                                tracing::error!(endpoint = self.endpoint.name(), error = %e, "Cannot cache series.");
                             }
                         }
                         Err(e) => {
                             self.stats.decode_errors.fetch_add(1, Ordering::Relaxed);
-                            tracing::warn!(error = %e, "Bad series record.");
+                            tracing::warn!(endpoint = self.endpoint.name(), error = %e,
+                                "Bad series record.");
                             break;
                         }
                     }
@@ -691,7 +699,8 @@ impl Reader {
         self.stats.data_in.fetch_add(n_in, Ordering::Relaxed);
         if let Err(e) = res {
             self.stats.decode_errors.fetch_add(1, Ordering::Relaxed);
-            tracing::warn!(error = %e, "WAL record partly undecodable; the rest of it is skipped.");
+            tracing::warn!(endpoint = self.endpoint.name(), error = %e,
+                "WAL record partly undecodable; the rest of it is skipped.");
         }
     }
 
@@ -826,7 +835,8 @@ impl Reader {
     /// because no new shard starts before every old one has sent what it held.
     pub(crate) fn reshard(&mut self, n: usize) {
         let from = self.router.num_shards();
-        tracing::info!(endpoint = self.endpoint.name(), from, to = n, "Resharding.");
+        tracing::info!(endpoint = self.endpoint.name(), from, to = n,
+            position = %show_pos(self.pos), "Resharding.");
         // The old shards' slots must reach a mark behind everything they were given.
         self.mark(self.pos);
         if !self.router.stop_all(self.spec.flush_deadline) {
