@@ -21,6 +21,7 @@ pub mod reshard;
 pub mod runtime;
 pub mod series;
 pub mod sink;
+pub mod spool;
 pub mod supervisor;
 pub mod wal;
 pub mod web;

@@ -112,6 +112,15 @@ pub fn run(args: &RunArgs, _log_level: &str) -> anyhow::Result<i32> {
     let progress = crate::progress::ProgressStore::open(&storage)
         .map_err(|e| anyhow::anyhow!("--storage.path: {e}"))?;
     tracing::info!(path = %storage.display(), "Saving progress under the storage path.");
+    let spool_stop = Arc::new(AtomicBool::new(false));
+    let (spool, spool_thread) = match cfg.ringwrite.wal_on_truncation {
+        crate::config::OnTruncation::Keep => {
+            let s = start_spool(&cfg, &wal_dir, &storage, &registry)?;
+            let t = s.spawn(Arc::clone(&spool_stop));
+            (Some(s), Some(t))
+        }
+        crate::config::OnTruncation::Ignore => (None, None),
+    };
     let settings = Settings {
         wal_dir,
         from_start: args.from_start,
@@ -119,6 +128,7 @@ pub fn run(args: &RunArgs, _log_level: &str) -> anyhow::Result<i32> {
         fixed_shards: args.shards,
         registry: registry.clone(),
         progress: Some(progress),
+        spool,
     };
     let supervisor =
         Supervisor::start(cfg, settings, Arc::clone(&cores)).map_err(|e| anyhow::anyhow!("{e}"))?;
@@ -159,11 +169,54 @@ pub fn run(args: &RunArgs, _log_level: &str) -> anyhow::Result<i32> {
             failed = true;
         }
     }
+    spool_stop.store(true, Ordering::SeqCst);
+    if let Some(t) = spool_thread {
+        let _ = t.join();
+    }
     if let Ok(c) = Arc::try_unwrap(cores) {
         c.shutdown();
     }
     web.shutdown();
     Ok(if failed { 1 } else { 0 })
+}
+
+/// Opens the spool that keeps WAL segments Prometheus truncates (`wal_on_truncation:
+/// keep`), runs one pass before any reader starts, and exports its gauges.
+fn start_spool(
+    cfg: &Config,
+    wal_dir: &std::path::Path,
+    storage: &std::path::Path,
+    registry: &crate::metrics::Registry,
+) -> anyhow::Result<Arc<crate::spool::Spool>> {
+    let s = crate::spool::Spool::open(crate::spool::SpoolOptions {
+        wal_dir: crate::wal::dir::resolve_wal_dir(wal_dir)?,
+        dir: storage.join("spool"),
+        max_bytes: cfg
+            .ringwrite
+            .max_spool_bytes
+            .unwrap_or(crate::config::DEFAULT_MAX_SPOOL_BYTES),
+        interval: Duration::from_millis(250),
+    })
+    .map_err(|e| anyhow::anyhow!("--storage.path: {e}"))?;
+    // One pass before any reader starts, so nothing on disk now can slip away.
+    if let Err(e) = s.sync() {
+        tracing::error!(error = %e, "Cannot spool WAL segments.");
+    }
+    let held = Arc::clone(&s);
+    registry.gauge_fn(
+        "ringwrite_spool_held_bytes",
+        "Bytes of WAL segments only the spool still holds (Prometheus deleted them).",
+        &[],
+        move || held.held_bytes() as f64,
+    );
+    let failed = Arc::clone(&s);
+    registry.counter_fn(
+        "ringwrite_spool_failures_total",
+        "Spool passes that failed (e.g. a full disk under --storage.path).",
+        &[],
+        move || failed.failures() as f64,
+    );
+    Ok(s)
 }
 
 /// Whether some endpoint's reader has opened the WAL and read from it (or found it empty).

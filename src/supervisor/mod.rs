@@ -44,6 +44,8 @@ pub struct Settings {
     pub registry: Registry,
     /// Durable progress: a restarted endpoint resumes from its saved position.
     pub progress: Option<crate::progress::ProgressStore>,
+    /// Keeps segments Prometheus truncates until every endpoint is past them.
+    pub spool: Option<Arc<crate::spool::Spool>>,
 }
 
 /// Why a (re)load was refused or only partly applied.
@@ -274,6 +276,9 @@ impl Supervisor {
         plan: &ReloadPlan,
         new: &Config,
     ) -> (ReloadSummary, Vec<(String, String)>) {
+        // While endpoints restart, none of them holds a spool claim: hold everything until
+        // the new pipelines have theirs (a claim starts as "keep everything").
+        let _hold = self.settings.spool.as_ref().map(|s| s.claim());
         let mut old: Vec<Option<Running>> = std::mem::take(&mut self.running);
         let mut summary = ReloadSummary::default();
         // Stop removed and changed endpoints in parallel: each may flush for up to the
@@ -335,6 +340,7 @@ impl Supervisor {
         }
         if !new.remote_write.iter().any(|n| n.name == e.name) {
             reg.remove_matching(&[("consumer", &e.name)]);
+            reg.remove_matching(&[("remote_name", &e.name)]);
             crate::pipeline::release_pools(&self.cores, &e.name);
             crate::logging::forget_endpoint(&e.name);
         }
@@ -360,6 +366,7 @@ impl Supervisor {
             reshard_plan: Vec::new(),
             registry: Some(self.settings.registry.clone()),
             progress: self.settings.progress.clone(),
+            spool: self.settings.spool.clone(),
         };
         let pipeline = Pipeline::start(spec, Arc::clone(&self.cores))?;
         *self.starts.entry(e.name.clone()).or_insert(0) += 1;
