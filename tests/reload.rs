@@ -345,6 +345,22 @@ fn sighup_and_post_reload_restart_only_what_changed() {
         Some(0.0)
     );
     assert_eq!(endpoints(port), after, "nothing restarted");
+    // Valid YAML that cannot run (a password file that does not exist): refused before anything
+    // is stopped.
+    let missing_ca = d.path().join("no-such-password");
+    let unrunnable = v2.replace(
+        "    headers: {X-Gen: '2'}\n",
+        &format!(
+            "    headers: {{X-Gen: '3'}}\n    basic_auth: {{username: u, password_file: {}}}\n",
+            missing_ca.display()
+        ),
+    );
+    assert_ne!(unrunnable, v2);
+    write_config(&cfg, &unrunnable);
+    let (status, body) = request(port, "POST", "/-/reload");
+    assert_eq!(status, 500, "{body}");
+    assert!(body.contains("no-such-password"), "{body}");
+    assert_eq!(endpoints(port), after, "nothing restarted");
     write_scrapes(&mut w, 20, 30);
     wait_for(
         "scrapes 20..30 at a, b and d after the bad reload",
@@ -424,7 +440,7 @@ fn sighup_and_post_reload_restart_only_what_changed() {
     );
     let failed: Vec<_> =
         with_msg("Error reloading config; the running configuration stays.").collect();
-    assert_eq!(failed.len(), 1);
+    assert_eq!(failed.len(), 2);
     assert!(failed[0]["error"].as_str().unwrap().contains("max_shard"));
     // Every endpoint state change names its endpoint.
     for m in ["Endpoint started.", "Stopping endpoint (reload)."] {
