@@ -347,12 +347,12 @@ fn sighup_and_post_reload_restart_only_what_changed() {
     assert_eq!(endpoints(port), after, "nothing restarted");
     // Valid YAML that cannot run (a password file that does not exist): refused before anything
     // is stopped.
-    let missing_ca = d.path().join("no-such-password");
+    let missing_password = d.path().join("no-such-password");
     let unrunnable = v2.replace(
         "    headers: {X-Gen: '2'}\n",
         &format!(
             "    headers: {{X-Gen: '3'}}\n    basic_auth: {{username: u, password_file: {}}}\n",
-            missing_ca.display()
+            missing_password.display()
         ),
     );
     assert_ne!(unrunnable, v2);
