@@ -350,7 +350,8 @@ impl Reader {
             Some(n) => (n, n),
             None => (q.min_shards, q.max_shards),
         };
-        let router = Router::new(Arc::clone(&stats.queue), q.max_samples_per_send);
+        let mut router = Router::new(Arc::clone(&stats.queue), q.max_samples_per_send);
+        router.set_stop_flag(Arc::clone(&stop));
         let metrics = spec.registry.as_ref().map(|reg| {
             let url = crate::config::redact_url(&spec.endpoint.config.url);
             let qm = crate::metrics::QueueMetrics::new(reg, &spec.endpoint.name, &url);
@@ -661,8 +662,10 @@ impl Reader {
                 }
             }
         }
-        let pos = tailer.position();
-        self.mark(pos);
+        if !self.router.aborted() {
+            let pos = tailer.position();
+            self.mark(pos);
+        }
         let clean = self.router.stop_all(self.spec.flush_deadline);
         // Old shards stopped: their slots hold what they finished.
         self.slots.replace(0, self.marks.last_seq());
