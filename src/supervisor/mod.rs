@@ -301,15 +301,21 @@ impl Supervisor {
             self.forget_metrics(e, new);
         }
         let mut running: Vec<Option<Running>> = (0..new.remote_write.len()).map(|_| None).collect();
+        // An unchanged endpoint that is not running (it failed to start last time) is
+        // started again rather than "kept".
+        let mut to_start = plan.start.clone();
         for &(old_i, new_i) in &plan.keep {
-            if let Some(mut r) = old[old_i].take() {
-                r.config = new.remote_write[new_i].clone();
-                summary.kept.push(r.config.name.clone());
-                running[new_i] = Some(r);
+            match old[old_i].take() {
+                Some(mut r) => {
+                    r.config = new.remote_write[new_i].clone();
+                    summary.kept.push(r.config.name.clone());
+                    running[new_i] = Some(r);
+                }
+                None => to_start.push(new_i),
             }
         }
         let mut failures = Vec::new();
-        for &i in &plan.start {
+        for &i in &to_start {
             let e = &new.remote_write[i];
             match self.start_one(e, &new.external_labels) {
                 Ok(r) => {
