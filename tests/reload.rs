@@ -464,14 +464,21 @@ fn not_ready_while_shutting_down() {
     write_scrapes(&mut w, 0, 5);
     // A receiver that never answers: the shutdown flush waits for the whole deadline.
     let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    // A second endpoint whose connections are refused, so errors get logged; both carry
+    // secrets that must never show in /status, /api/v1/status, /metrics or the log.
+    let refused = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
     let cfg = d.path().join("ringwrite.yml");
     write_config(
         &cfg,
         &format!(
-            "remote_write:\n  - url: http://{}/push\n    remote_timeout: 30s\n",
+            "remote_write:\n  - url: http://user:pw-s3cr3t@{}/push\n    remote_timeout: 30s\n    headers: {{X-Api-Key: hdr-s3cr3t}}\n  - url: http://{refused}/push\n    name: refused\n    authorization: {{credentials: tok-s3cr3t}}\n    queue_config: {{min_backoff: 10ms, max_backoff: 50ms}}\n",
             silent.local_addr().unwrap()
         ),
     );
+    let log_path = d.path().join("ringwrite.log");
     let port = free_port();
     let mut child = ChildGuard::spawn(
         "ringwrite",
@@ -492,17 +499,40 @@ fn not_ready_while_shutting_down() {
                 "3s",
             ])
             .stdout(Stdio::null())
-            .stderr(Stdio::null()),
+            .stderr(std::fs::File::create(&log_path).unwrap()),
     );
     wait_for("/-/ready", Duration::from_secs(30), || {
         http_get(port, "/-/ready").is_ok_and(|(s, _)| s == 200)
     });
+    wait_for(
+        "a last error for the refused endpoint",
+        Duration::from_secs(30),
+        || {
+            let (_, body) = http_get(port, "/api/v1/status").unwrap();
+            let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+            v["data"]["endpoints"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|e| e["name"] == "refused" && e["last_error"]["message"].is_string())
+        },
+    );
     let (status, page) = http_get(port, "/status").unwrap();
     assert_eq!(status, 200);
     assert!(
         page.contains("<td>n/a</td>") && page.contains("/push"),
         "{page}"
     );
+    assert!(page.contains("http://user:xxxxx@"), "redacted URL: {page}");
+    let (_, json) = http_get(port, "/api/v1/status").unwrap();
+    let (_, metrics) = http_get(port, "/metrics").unwrap();
+    for (what, text) in [
+        ("/status", &page),
+        ("/api/v1/status", &json),
+        ("/metrics", &metrics),
+    ] {
+        assert!(!text.contains("s3cr3t"), "a secret in {what}:\n{text}");
+    }
     // The container HEALTHCHECK probe against the live server.
     let probe = |path: &str| {
         Command::new(env!("CARGO_BIN_EXE_ringwrite"))
@@ -539,4 +569,7 @@ fn not_ready_while_shutting_down() {
         std::thread::sleep(Duration::from_millis(50));
     }
     drop(silent);
+    let log = std::fs::read_to_string(&log_path).unwrap();
+    assert!(log.contains("endpoint=refused"), "{log}");
+    assert!(!log.contains("s3cr3t"), "a secret in the log:\n{log}");
 }
