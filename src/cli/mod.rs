@@ -169,7 +169,7 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Wal {
             command: WalCommand::Inspect(args),
         } => inspect::run(&args),
-        Command::Run(args) => run::run(&args, &cli.log_level),
+        Command::Run(args) => run::run(&args),
         Command::Check(args) => run::check(&args),
         Command::Demo(args) => demo::run(&args),
         Command::Healthcheck(args) => healthcheck::run(&args),

@@ -55,7 +55,7 @@ pub fn check(args: &CheckArgs) -> anyhow::Result<i32> {
 pub const DEFAULT_STORAGE_PATH: &str = "ringwrite-data";
 
 /// `ringwrite run`: ship the WAL to every configured endpoint until interrupted.
-pub fn run(args: &RunArgs, _log_level: &str) -> anyhow::Result<i32> {
+pub fn run(args: &RunArgs) -> anyhow::Result<i32> {
     let cfg = load(&args.config_file)?;
     let wal_dir = args
         .wal_dir

@@ -468,3 +468,114 @@ pub fn protobuf_message_name(m: crate::config::ProtobufMessage) -> &'static str 
         crate::config::ProtobufMessage::RequestV2 => "io.prometheus.write.v2.Request",
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sink::{Sink, SinkTransport};
+
+    fn config(yaml: &str) -> Config {
+        match Config::from_yaml(yaml, "t.yml", None) {
+            Ok(c) => c,
+            Err(e) => panic!("{e}"),
+        }
+    }
+
+    fn endpoint(name: &str, url: &str, extra: &str) -> String {
+        format!("  - {{name: {name}, url: '{url}'{extra}}}\n")
+    }
+
+    fn names(sup: &Supervisor) -> Vec<(String, u64)> {
+        let views = sup.views();
+        let v = views.read().unwrap();
+        v.iter().map(|e| (e.name.clone(), e.starts)).collect()
+    }
+
+    #[test]
+    fn apply_keeps_unchanged_restarts_changed_and_refuses_unrunnable() {
+        let sink = Sink::start(SinkTransport::Http1).unwrap();
+        let url = sink.url();
+        let reg = Registry::new();
+        let cores = Arc::new(Cores::start(&[0]).unwrap());
+        let settings = Settings {
+            wal_dir: PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/prom242-basic"),
+            from_start: false,
+            flush_deadline: Duration::from_secs(5),
+            fixed_shards: Some(1),
+            registry: reg.clone(),
+            progress: None,
+            spool: None,
+        };
+        let v1 = config(&format!(
+            "remote_write:\n{}{}",
+            endpoint("a", &url, ""),
+            endpoint("b", &url, ", headers: {X-B: '1'}")
+        ));
+        let mut sup = Supervisor::start(v1.clone(), settings, Arc::clone(&cores)).unwrap();
+        assert_eq!(names(&sup), [("a".into(), 1), ("b".into(), 1)]);
+        assert!(reg.render().contains("remote_name=\"b\""));
+
+        // b changed, c added, a unchanged but moved.
+        let v2 = config(&format!(
+            "remote_write:\n{}{}{}",
+            endpoint("c", &url, ""),
+            endpoint("b", &url, ", headers: {X-B: '2'}"),
+            endpoint("a", &url, "")
+        ));
+        let s = sup.apply(v2.clone()).unwrap();
+        assert_eq!(
+            (s.kept, s.stopped, s.started),
+            (
+                vec!["a".to_string()],
+                vec!["b".to_string()],
+                vec!["c".to_string(), "b".to_string()]
+            )
+        );
+        assert_eq!(
+            names(&sup),
+            [("c".into(), 1), ("b".into(), 2), ("a".into(), 1)]
+        );
+
+        // The same file again: nothing happens.
+        let s = sup.apply(v2.clone()).unwrap();
+        assert_eq!((s.kept.len(), s.stopped.len(), s.started.len()), (3, 0, 0));
+
+        // A file ringwrite cannot run: refused, nothing stopped.
+        let bad = config(&format!(
+            "remote_write:\n{}",
+            endpoint(
+                "a",
+                &url,
+                ", write_relabel_configs: [{action: drop, source_labels: [x], regex: y}]"
+            )
+        ));
+        match sup.apply(bad) {
+            Err(SupervisorError::Unrunnable(msg)) => {
+                assert!(msg.contains("write_relabel_configs"), "{msg}")
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(sup.config(), &v2);
+        assert_eq!(names(&sup).len(), 3);
+
+        // Removing b and c drops their series from /metrics.
+        let s = sup.apply(v1_only_a(&url)).unwrap();
+        assert_eq!(s.stopped, ["c", "b"]);
+        let text = reg.render();
+        assert!(
+            !text.contains("remote_name=\"b\"") && !text.contains("remote_name=\"c\""),
+            "{text}"
+        );
+        assert!(text.contains("remote_name=\"a\""));
+        assert!(sup.stop_all());
+        assert!(names(&sup).is_empty());
+        drop(sup);
+        if let Ok(c) = Arc::try_unwrap(cores) {
+            c.shutdown();
+        }
+    }
+
+    fn v1_only_a(url: &str) -> Config {
+        config(&format!("remote_write:\n{}", endpoint("a", url, "")))
+    }
+}
