@@ -524,6 +524,7 @@ fn not_ready_while_shutting_down() {
         "{page}"
     );
     assert!(page.contains("http://user:xxxxx@"), "redacted URL: {page}");
+    assert!(page.contains("<h2>Cores</h2>\n<table>\n<tr><th>Core</th><th>I/O driver</th><th>Busy</th></tr>\n<tr><td>0</td>"), "{page}");
     let (_, json) = http_get(port, "/api/v1/status").unwrap();
     let (_, metrics) = http_get(port, "/metrics").unwrap();
     for (what, text) in [

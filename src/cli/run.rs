@@ -9,7 +9,7 @@ use super::{CheckArgs, RunArgs};
 use crate::config::Config;
 use crate::runtime::{parse_cores, Cores};
 use crate::supervisor::{check_runnable, Settings, Supervisor, Views};
-use crate::web::status::{EndpointStatus, LastError, StatusReport};
+use crate::web::status::{CoreStatus, EndpointStatus, LastError, StatusReport};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -93,6 +93,7 @@ pub fn run(args: &RunArgs) -> anyhow::Result<i32> {
         registry: registry.clone(),
         supervisor: Mutex::new(None),
         views: OnceLock::new(),
+        cores: OnceLock::new(),
     });
     let web_opts =
         crate::web::WebOptions::from_listen_address(&listen).map_err(|e| anyhow::anyhow!("{e}"))?;
@@ -103,7 +104,7 @@ pub fn run(args: &RunArgs) -> anyhow::Result<i32> {
     let cores = Arc::new(Cores::start(&core_ids)?);
     crate::metrics::register_build_info(&registry);
     crate::metrics::register_process_metrics(&registry);
-    start_busy_gauges(&cores, &registry);
+    let _ = control.cores.set(start_busy_gauges(&cores, &registry));
     let storage = args
         .storage_path
         .clone()
@@ -240,12 +241,15 @@ fn log_progress(sup: &Supervisor) {
     }
 }
 
-/// Per-core busy ratio: the loop thread's CPU time over wall time, each second.
-fn start_busy_gauges(cores: &Cores, registry: &crate::metrics::Registry) {
+/// Per-core busy ratio: the loop thread's CPU time over wall time, each second. Returns
+/// `(core, driver, busy gauge)` per core for `/status`.
+fn start_busy_gauges(cores: &Cores, registry: &crate::metrics::Registry) -> Vec<CoreView> {
+    let mut views = Vec::new();
     for (i, c) in cores.cores().iter().enumerate() {
         let m = crate::metrics::CoreMetrics::new(registry, c.id);
         m.set_driver(c.driver.name());
         let busy = m.busy_ratio.clone();
+        views.push((c.id, c.driver.name().to_string(), busy.clone()));
         cores.spawn_on(i, move || async move {
             let mut last = (Instant::now(), crate::runtime::thread_cpu());
             loop {
@@ -259,7 +263,11 @@ fn start_busy_gauges(cores: &Cores, registry: &crate::metrics::Registry) {
             }
         });
     }
+    views
 }
+
+/// A core as `/status` shows it: id, I/O driver, busy-ratio gauge.
+type CoreView = (usize, String, crate::metrics::Gauge);
 
 /// What the web server sees: readiness, reload, status.
 struct RunControl {
@@ -272,6 +280,7 @@ struct RunControl {
     /// `None` until started and after stopping.
     supervisor: Mutex<Option<Supervisor>>,
     views: OnceLock<Views>,
+    cores: OnceLock<Vec<CoreView>>,
 }
 
 impl RunControl {
@@ -363,6 +372,20 @@ impl crate::web::Control for RunControl {
                 .last_reload_success_timestamp_seconds
                 .get(),
             endpoints,
+            cores: self
+                .cores
+                .get()
+                .map(|cores| {
+                    cores
+                        .iter()
+                        .map(|(core, driver, busy)| CoreStatus {
+                            core: *core,
+                            driver: driver.clone(),
+                            busy_ratio: busy.get(),
+                        })
+                        .collect()
+                })
+                .unwrap_or_default(),
         })
     }
 }

@@ -23,6 +23,17 @@ pub struct StatusReport {
     pub last_reload_successful: bool,
     pub last_reload_success_timestamp_seconds: f64,
     pub endpoints: Vec<EndpointStatus>,
+    pub cores: Vec<CoreStatus>,
+}
+
+/// One pinned core's event loop.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct CoreStatus {
+    pub core: usize,
+    /// `io_uring` or `epoll`.
+    pub driver: String,
+    /// Share of the last second the loop spent running tasks (0..1).
+    pub busy_ratio: f64,
 }
 
 /// One `remote_write` endpoint.
@@ -177,6 +188,16 @@ pub fn render_html(r: &StatusReport) -> String {
         }
         out.push_str("</tr>\n");
     }
+    out.push_str("</table>\n<h2>Cores</h2>\n<table>\n<tr><th>Core</th><th>I/O driver</th><th>Busy</th></tr>\n");
+    for c in &r.cores {
+        let _ = writeln!(
+            out,
+            "<tr><td>{}</td><td>{}</td><td>{:.0}%</td></tr>",
+            c.core,
+            escape(&c.driver),
+            c.busy_ratio * 100.0
+        );
+    }
     out.push_str("</table>\n<p><a href=\"/api/v1/status\">JSON</a> &middot; <a href=\"/metrics\">metrics</a></p>\n</body></html>\n");
     out
 }
@@ -244,6 +265,11 @@ mod tests {
                 }),
                 ..EndpointStatus::default()
             }],
+            cores: vec![CoreStatus {
+                core: 2,
+                driver: "epoll".into(),
+                busy_ratio: 0.25,
+            }],
         }
     }
 
@@ -258,6 +284,7 @@ mod tests {
             "FAILED",
             "2023-11-14T22:13:20Z",
             "<td>n/a</td>",
+            "<tr><td>2</td><td>epoll</td><td>25%</td></tr>",
         ] {
             assert!(html.contains(want), "missing {want:?} in\n{html}");
         }
@@ -276,6 +303,7 @@ mod tests {
         assert!(e["saved_position"].is_null());
         assert_eq!(e["last_error"]["message"], "HTTP status 503 <b>");
         assert_eq!(v["data"]["last_reload_successful"], false);
+        assert_eq!(v["data"]["cores"][0]["driver"], "epoll");
     }
 
     #[test]
