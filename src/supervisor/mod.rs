@@ -116,20 +116,11 @@ pub struct Supervisor {
 }
 
 /// Checks that ringwrite can run every endpoint of `cfg` (beyond what the config loader
-/// checks): features it parses but does not apply yet, HTTP settings, TLS material and
-/// credential files. Used at start, by reloads (before anything is stopped) and by
-/// `ringwrite check`.
+/// checks): HTTP settings, TLS material and credential files. Used at start, by reloads
+/// (before anything is stopped) and by `ringwrite check`.
 pub fn check_runnable(cfg: &Config) -> Result<(), String> {
     let mut problems = Vec::new();
     for e in &cfg.remote_write {
-        if !e.config.write_relabel_configs.is_empty() {
-            problems.push(format!(
-                "remote_write {}: write_relabel_configs are parsed but not applied yet; \
-                 refusing to ship series that relabeling would have dropped (remove them, or \
-                 wait for relabel support)",
-                e.name
-            ));
-        }
         let http = crate::pipeline::adapt::endpoint_config(&e.name, &e.config);
         if let Err(err) = http.validate() {
             problems.push(format!("remote_write {}: {err}", e.name));
@@ -540,18 +531,19 @@ mod tests {
         let s = sup.apply(v2.clone()).unwrap();
         assert_eq!((s.kept.len(), s.stopped.len(), s.started.len()), (3, 0, 0));
 
-        // A file ringwrite cannot run: refused, nothing stopped.
+        // A file ringwrite cannot run (a password file that does not exist): refused,
+        // nothing stopped.
         let bad = config(&format!(
             "remote_write:\n{}",
             endpoint(
                 "a",
                 &url,
-                ", write_relabel_configs: [{action: drop, source_labels: [x], regex: y}]"
+                ", basic_auth: {username: u, password_file: /nonexistent/ringwrite-test-pw}"
             )
         ));
         match sup.apply(bad) {
             Err(SupervisorError::Unrunnable(msg)) => {
-                assert!(msg.contains("write_relabel_configs"), "{msg}")
+                assert!(msg.contains("ringwrite-test-pw"), "{msg}")
             }
             other => panic!("{other:?}"),
         }
