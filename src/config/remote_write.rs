@@ -4,7 +4,7 @@
 //!
 //! Defaults are Prometheus v2.44+ (FORMATS.md §5.1). Unknown keys are errors (serde
 //! `deny_unknown_fields`, which reports line and column). Keys that Prometheus knows but
-//! ringwrite does not implement (`oauth2`, `sigv4`, `proxy_url`, ...) are recognised and
+//! ringwrite does not implement (`proxy_url`, `azuread`, `google_iam`, ...) are recognised and
 //! refused with an explicit message instead of "unknown field".
 
 use std::collections::BTreeMap;
@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use super::auth::{OAuth2, SigV4};
 use super::duration::serde_prometheus;
 use super::error::{ConfigWarning, EndpointError};
 use super::http_client::{self, Authorization, BasicAuth, Secret, TlsConfig, TlsVersion};
@@ -188,6 +189,10 @@ pub struct RemoteWriteConfig {
     #[serde(default)]
     pub authorization: Option<Authorization>,
     #[serde(default)]
+    pub oauth2: Option<OAuth2>,
+    #[serde(default)]
+    pub sigv4: Option<SigV4>,
+    #[serde(default)]
     pub tls_config: TlsConfig,
     #[serde(default = "default_true")]
     pub follow_redirects: bool,
@@ -224,10 +229,6 @@ pub struct RemoteWriteConfig {
     #[serde(default, skip_serializing)]
     http_headers: Option<serde_yaml_ng::Value>,
     #[serde(default, skip_serializing)]
-    oauth2: Option<serde_yaml_ng::Value>,
-    #[serde(default, skip_serializing)]
-    sigv4: Option<serde_yaml_ng::Value>,
-    #[serde(default, skip_serializing)]
     azuread: Option<serde_yaml_ng::Value>,
     #[serde(default, skip_serializing)]
     google_iam: Option<serde_yaml_ng::Value>,
@@ -257,6 +258,8 @@ impl RemoteWriteConfig {
             failed_request_logging: false,
             basic_auth: None,
             authorization: None,
+            oauth2: None,
+            sigv4: None,
             tls_config: TlsConfig::default(),
             follow_redirects: true,
             enable_http2: None,
@@ -270,8 +273,6 @@ impl RemoteWriteConfig {
             proxy_from_environment: false,
             proxy_connect_header: None,
             http_headers: None,
-            oauth2: None,
-            sigv4: None,
             azuread: None,
             google_iam: None,
         }
@@ -313,6 +314,12 @@ impl RemoteWriteConfig {
         if self.authorization.is_some() {
             configured.push("authorization");
         }
+        if self.oauth2.is_some() {
+            configured.push("oauth2");
+        }
+        if self.sigv4.is_some() {
+            configured.push("sigv4");
+        }
         if configured.len() > 1 {
             return Err(EndpointError::MultipleAuth { configured });
         }
@@ -322,6 +329,12 @@ impl RemoteWriteConfig {
             &mut self.tls_config,
             base_dir,
         )?;
+        if let Some(o) = self.oauth2.as_mut() {
+            o.validate(base_dir)?;
+        }
+        if let Some(s) = &self.sigv4 {
+            s.validate()?;
+        }
         if let Some(v @ (TlsVersion::Tls10 | TlsVersion::Tls11)) = self.tls_config.min_version {
             warnings.push(ConfigWarning::TlsMinVersionRaised {
                 endpoint: label.to_owned(),
@@ -347,7 +360,7 @@ impl RemoteWriteConfig {
     }
 
     fn refuse_unsupported(&self) -> Result<(), EndpointError> {
-        let refused: [(bool, &'static str, &'static str); 9] = [
+        let refused: [(bool, &'static str, &'static str); 7] = [
             (
                 self.proxy_url.as_deref().is_some_and(|u| !u.is_empty()),
                 "proxy_url",
@@ -372,16 +385,6 @@ impl RemoteWriteConfig {
                 self.http_headers.is_some(),
                 "http_headers",
                 "use the remote_write `headers` map for static headers",
-            ),
-            (
-                self.oauth2.is_some(),
-                "oauth2",
-                "use authorization with credentials_file kept fresh by a token refresher",
-            ),
-            (
-                self.sigv4.is_some(),
-                "sigv4",
-                "AWS SigV4 signing is not implemented",
             ),
             (
                 self.azuread.is_some(),
@@ -454,8 +457,12 @@ impl RemoteWriteConfig {
 
     /// Every secret value in the config, in a fixed order, for the config hash (which must
     /// change when a password does, while serialization shows `<secret>`).
-    pub(crate) fn secret_values(&self) -> [&str; 3] {
+    pub(crate) fn secret_values(&self) -> [&str; 5] {
         [
+            self.oauth2
+                .as_ref()
+                .map_or("", |o| o.client_secret.expose()),
+            self.sigv4.as_ref().map_or("", |s| s.secret_key.expose()),
             self.basic_auth.as_ref().map_or("", |b| b.password.expose()),
             self.authorization
                 .as_ref()
