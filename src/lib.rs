@@ -12,6 +12,7 @@ pub mod encode;
 pub mod http;
 pub mod metrics;
 pub mod pipeline;
+pub mod progress;
 pub mod queue;
 pub mod record;
 pub mod reshard;

@@ -4,6 +4,7 @@ use super::{CheckArgs, RunArgs};
 use crate::config::Config;
 use crate::pipeline::{Pipeline, PipelineSpec, SHARD_UPDATE_INTERVAL};
 use crate::runtime::{parse_cores, Cores};
+use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -43,6 +44,10 @@ pub fn check(args: &CheckArgs) -> anyhow::Result<i32> {
         }
     }
 }
+
+/// `--storage.path` when neither the flag nor `ringwrite.storage_path` is set (relative to
+/// the working directory, like Prometheus's `data/`).
+pub const DEFAULT_STORAGE_PATH: &str = "ringwrite-data";
 
 /// `ringwrite run`: ship the WAL to every configured endpoint until interrupted.
 pub fn run(args: &RunArgs) -> anyhow::Result<i32> {
@@ -115,6 +120,14 @@ pub fn run(args: &RunArgs) -> anyhow::Result<i32> {
         .iter()
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
+    let storage = args
+        .storage_path
+        .clone()
+        .or_else(|| cfg.ringwrite.storage_path.clone())
+        .unwrap_or_else(|| PathBuf::from(DEFAULT_STORAGE_PATH));
+    let progress = crate::progress::ProgressStore::open(&storage)
+        .map_err(|e| anyhow::anyhow!("--storage.path: {e}"))?;
+    tracing::info!(path = %storage.display(), "Saving progress under the storage path.");
     let mut pipelines = Vec::new();
     for e in &cfg.remote_write {
         let spec = PipelineSpec {
@@ -127,6 +140,7 @@ pub fn run(args: &RunArgs) -> anyhow::Result<i32> {
             fixed_shards: args.shards,
             shard_update_interval: SHARD_UPDATE_INTERVAL,
             reshard_plan: Vec::new(),
+            progress: Some(progress.clone()),
             registry: Some(registry.clone()),
         };
         pipelines.push(Pipeline::start(spec, Arc::clone(&cores)).map_err(|e| anyhow::anyhow!(e))?);

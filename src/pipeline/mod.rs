@@ -8,13 +8,16 @@ mod observe;
 
 use crate::config::{Endpoint as EndpointConfig, ProtobufMessage};
 use crate::http::{Endpoint, Pool, PoolOptions, RetryPolicy, WireFormat};
+use crate::metrics::Kind;
+use crate::progress::{AckSlots, MarkLog, ProgressStore, Saved, ShardMarks};
 use crate::queue::{
-    now_ms, run_shard, Item, ItemKind, QueueStats, Router, ShardHandle, ShardSettings,
+    now_ms, run_shard, Item, ItemKind, Loss, QueueStats, Router, ShardHandle, ShardSettings,
 };
 use crate::record::{self, FloatHistogram, Histogram, Record};
 use crate::reshard::{reshard_skip_reason, ReshardPause, ShardController, TickCounts};
 use crate::runtime::Cores;
 use crate::series::SeriesCache;
+use crate::wal::reader::Position;
 use crate::wal::tail::{Event, TailOptions, Tailer};
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -52,6 +55,8 @@ pub struct PipelineSpec {
     pub reshard_plan: Vec<usize>,
     /// Where the self-metrics go (`None`: not exported).
     pub registry: Option<crate::metrics::Registry>,
+    /// Durable progress (`None`: nothing is saved; every start is a first start).
+    pub progress: Option<ProgressStore>,
 }
 
 /// What an endpoint counted; read while it runs and after it stops.
@@ -70,6 +75,60 @@ pub struct PipelineStats {
     pub reshards: AtomicU64,
     /// Set once the reader has caught up with the WAL's end for the first time.
     pub caught_up: AtomicBool,
+    /// Everything before this WAL position is acknowledged (`segment`, `offset`; both
+    /// `u64::MAX` while unknown).
+    pub acked_segment: AtomicU64,
+    pub acked_offset: AtomicU64,
+    /// The position saved last, and failed attempts to save.
+    pub saved_segment: AtomicU64,
+    pub saved_offset: AtomicU64,
+    pub progress_save_failures: AtomicU64,
+    /// Where this start resumed from (`u64::MAX`: a first start).
+    pub resumed_segment: AtomicU64,
+    pub resumed_offset: AtomicU64,
+}
+
+impl PipelineStats {
+    fn new() -> PipelineStats {
+        let unknown = || AtomicU64::new(u64::MAX);
+        PipelineStats {
+            acked_segment: unknown(),
+            acked_offset: unknown(),
+            saved_segment: unknown(),
+            saved_offset: unknown(),
+            resumed_segment: unknown(),
+            resumed_offset: unknown(),
+            ..PipelineStats::default()
+        }
+    }
+
+    /// Everything before this position is acknowledged, if known.
+    pub fn acked_position(&self) -> Option<Position> {
+        load_pos(&self.acked_segment, &self.acked_offset)
+    }
+
+    /// The position saved last, if any.
+    pub fn saved_position(&self) -> Option<Position> {
+        load_pos(&self.saved_segment, &self.saved_offset)
+    }
+
+    /// Where this start resumed from (`None`: a first start).
+    pub fn resumed_position(&self) -> Option<Position> {
+        load_pos(&self.resumed_segment, &self.resumed_offset)
+    }
+}
+
+fn load_pos(seg: &AtomicU64, off: &AtomicU64) -> Option<Position> {
+    let segment = seg.load(Ordering::Acquire);
+    (segment != u64::MAX).then(|| Position {
+        segment,
+        offset: off.load(Ordering::Acquire),
+    })
+}
+
+fn store_pos(seg: &AtomicU64, off: &AtomicU64, p: Position) {
+    off.store(p.offset, Ordering::Release);
+    seg.store(p.segment, Ordering::Release);
 }
 
 /// A running endpoint.
@@ -86,7 +145,7 @@ impl Pipeline {
         let http_cfg = adapt::endpoint_config(&spec.endpoint.name, &spec.endpoint.config);
         http_cfg.validate().map_err(|e| e.to_string())?;
         let endpoint = Arc::new(Endpoint::new(&http_cfg).map_err(|e| e.to_string())?);
-        let stats = Arc::new(PipelineStats::default());
+        let stats = Arc::new(PipelineStats::new());
         let stop = Arc::new(AtomicBool::new(false));
         let name = spec.endpoint.name.clone();
         let (s2, st2) = (Arc::clone(&stats), Arc::clone(&stop));
@@ -161,6 +220,26 @@ struct Reader {
     last_sync: Instant,
     desired: Option<f64>,
     last_flush: Instant,
+    marks: MarkLog,
+    slots: AckSlots,
+    last_save: Instant,
+    saved: Option<Position>,
+    /// Timestamps below this are past `sample_age_limit` (`i64::MIN`: off).
+    age_cutoff: i64,
+    /// The tailer's position after the last event (the next record to read).
+    pos: Option<Position>,
+}
+
+/// How often the acknowledged position is saved.
+const PROGRESS_SAVE_INTERVAL: Duration = Duration::from_secs(2);
+
+/// How often `sample_age_limit`'s cutoff is recomputed on the reader.
+fn age_cutoff(limit: Duration) -> i64 {
+    if limit.is_zero() {
+        i64::MIN
+    } else {
+        crate::queue::age_cutoff(limit)
+    }
 }
 
 impl Reader {
@@ -186,6 +265,7 @@ impl Reader {
                 max_attempts: None,
             },
             format,
+            sample_age_limit: q.sample_age_limit,
         };
         let (min, max) = match spec.fixed_shards {
             Some(n) => (n, n),
@@ -210,6 +290,12 @@ impl Reader {
             last_sync: Instant::now(),
             desired: None,
             last_flush: Instant::now(),
+            marks: MarkLog::new(None),
+            slots: AckSlots::default(),
+            last_save: Instant::now(),
+            saved: None,
+            age_cutoff: i64::MIN,
+            pos: None,
             cache: SeriesCache::new(&spec.external_labels),
             shipping: spec.from_start,
             spec,
@@ -236,7 +322,8 @@ impl Reader {
             .channel_bound(self.spec.endpoint.config.queue_config.capacity);
         self.epoch += 1;
         let mut handles = Vec::with_capacity(n);
-        for id in 0..n {
+        let slots = self.slots.replace(n, self.marks.last_seq());
+        for (id, slot) in slots.into_iter().enumerate() {
             let (tx, rx) = flume::bounded(bound);
             handles.push(ShardHandle { tx });
             let ctx_parts = (
@@ -252,6 +339,7 @@ impl Reader {
             );
             self.cores.spawn_on(id, move || {
                 let (endpoint, opts, settings, stats, interner, pause, metrics) = ctx_parts;
+                let marks = ShardMarks::new(slot);
                 let pool = core_pool(&endpoint, &opts);
                 run_shard(crate::queue::ShardContext {
                     id,
@@ -262,6 +350,7 @@ impl Reader {
                     interner,
                     pause,
                     metrics,
+                    marks,
                 })
             });
         }
@@ -275,15 +364,124 @@ impl Reader {
         );
     }
 
+    /// The progress file's key for this endpoint.
+    fn progress_key(&self) -> String {
+        ProgressStore::key(
+            self.spec.endpoint.config.name.as_deref(),
+            &self.spec.endpoint.config.url,
+        )
+    }
+
+    /// The saved position to resume from, if any (a broken file is logged and ignored:
+    /// the endpoint then starts as on a first start, losing nothing newer).
+    fn load_progress(&self) -> Option<Position> {
+        let store = self.spec.progress.as_ref()?;
+        match store.load(&self.progress_key()) {
+            Ok(Some(saved)) => Some(saved.position),
+            Ok(None) => None,
+            Err(e) => {
+                tracing::error!(endpoint = self.endpoint.name(), error = %e,
+                    "Cannot read saved progress; starting as on a first start.");
+                None
+            }
+        }
+    }
+
+    /// Opens the WAL at the saved position (or as a first start).
+    fn open_tailer(&mut self) -> Result<Tailer, String> {
+        let resume = self.load_progress();
+        let mut opts = TailOptions {
+            follow: true,
+            from: resume,
+            ..TailOptions::default()
+        };
+        let tailer = match Tailer::open(&self.spec.wal_dir, opts.clone()) {
+            Ok(t) => t,
+            Err(crate::wal::WalError::BadPosition { pos, why }) => {
+                // The WAL is younger than our progress (it was wiped or replaced): all of
+                // it is new to the receiver.
+                tracing::warn!(
+                    endpoint = self.endpoint.name(),
+                    saved = pos,
+                    why,
+                    "Saved position is past the WAL's end; shipping the whole WAL."
+                );
+                opts.from = None;
+                self.shipping = true;
+                return Tailer::open(&self.spec.wal_dir, opts).map_err(|e| e.to_string());
+            }
+            Err(e) => return Err(e.to_string()),
+        };
+        if let Some(p) = resume {
+            tracing::info!(endpoint = self.endpoint.name(), position = %p,
+                "Resuming from the saved position.");
+            store_pos(&self.stats.resumed_segment, &self.stats.resumed_offset, p);
+            store_pos(&self.stats.acked_segment, &self.stats.acked_offset, p);
+            store_pos(&self.stats.saved_segment, &self.stats.saved_offset, p);
+            self.marks = MarkLog::new(Some(p));
+            self.saved = Some(p);
+            self.shipping = true;
+        }
+        Ok(tailer)
+    }
+
+    /// Flushes the routed items and sends a progress mark for `pos` behind them.
+    fn mark(&mut self, pos: Option<Position>) {
+        match pos.filter(|_| self.shipping) {
+            Some(p) => match self.marks.issue(p) {
+                Some(seq) => self.router.mark(seq),
+                None => self.router.flush(),
+            },
+            None => self.router.flush(),
+        }
+        self.last_flush = Instant::now();
+    }
+
+    /// Moves the acknowledged position forward and saves it when due (or `force`).
+    fn update_progress(&mut self, force: bool) {
+        let done = self.slots.min_completed();
+        if let Some(p) = self.marks.complete_through(done) {
+            store_pos(&self.stats.acked_segment, &self.stats.acked_offset, p);
+        }
+        if !force && self.last_save.elapsed() < PROGRESS_SAVE_INTERVAL {
+            return;
+        }
+        self.last_save = Instant::now();
+        let (Some(store), Some(acked)) = (self.spec.progress.as_ref(), self.marks.acked()) else {
+            return;
+        };
+        if self.saved == Some(acked) {
+            return;
+        }
+        let saved = Saved {
+            endpoint: self.spec.endpoint.name.clone(),
+            url: crate::config::redact_url(&self.spec.endpoint.config.url),
+            position: acked,
+            updated_unix_ms: now_ms(),
+        };
+        match store.save(&self.progress_key(), &saved) {
+            Ok(()) => {
+                self.saved = Some(acked);
+                store_pos(&self.stats.saved_segment, &self.stats.saved_offset, acked);
+            }
+            Err(e) => {
+                let n = self
+                    .stats
+                    .progress_save_failures
+                    .fetch_add(1, Ordering::Relaxed);
+                if n % 30 == 0 {
+                    tracing::error!(endpoint = self.endpoint.name(), error = %e, failures = n + 1,
+                        "Cannot save progress; shipping continues, but a restart would resend from the last saved position.");
+                }
+            }
+        }
+    }
+
     fn run(&mut self) -> Result<(), String> {
         let q = &self.spec.endpoint.config.queue_config;
         let initial = self.spec.fixed_shards.unwrap_or(q.min_shards).max(1);
         self.start_shards(initial);
-        let opts = TailOptions {
-            follow: true,
-            ..TailOptions::default()
-        };
-        let mut tailer = Tailer::open(&self.spec.wal_dir, opts).map_err(|e| e.to_string())?;
+        let mut tailer = self.open_tailer()?;
         tracing::info!(endpoint = self.endpoint.name(), wal = %tailer.dir().display(),
             from_start = self.spec.from_start, "Reading the WAL.");
         loop {
@@ -297,11 +495,11 @@ impl Reader {
                 Event::Record(r) => {
                     self.stats.records.fetch_add(1, Ordering::Relaxed);
                     let segment = r.checkpoint.unwrap_or(r.pos.segment);
-                    let ship = self.shipping;
+                    let ship = self.shipping && !r.replay;
                     self.record(r.bytes, segment, ship);
                     if self.last_flush.elapsed() >= PARTIAL_CHUNK_DELAY {
-                        self.router.flush();
-                        self.last_flush = Instant::now();
+                        let pos = tailer.position();
+                        self.mark(pos);
                     }
                 }
                 Event::Corruption(c) => {
@@ -316,8 +514,6 @@ impl Reader {
                 }
                 Event::NewCheckpoint { index, path } => self.checkpoint_gc(index, &path),
                 Event::Idle | Event::End => {
-                    self.router.flush();
-                    self.last_flush = Instant::now();
                     if !self.shipping {
                         tracing::info!(
                             endpoint = self.endpoint.name(),
@@ -326,15 +522,21 @@ impl Reader {
                         );
                         self.shipping = true;
                     }
+                    let pos = tailer.position();
+                    self.mark(pos);
                     self.stats.caught_up.store(true, Ordering::Relaxed);
                 }
                 _ => {}
             }
+            self.pos = tailer.position();
+            self.update_progress(false);
             if self.last_tick.elapsed() >= self.spec.shard_update_interval {
                 self.reshard_tick();
             }
             if self.last_sync.elapsed() >= Duration::from_secs(1) {
                 self.last_sync = Instant::now();
+                self.age_cutoff =
+                    age_cutoff(self.spec.endpoint.config.queue_config.sample_age_limit);
                 if let Some((m, w)) = &self.metrics {
                     observe::sync(
                         &m.0,
@@ -349,12 +551,18 @@ impl Reader {
                 }
             }
         }
+        let pos = tailer.position();
+        self.mark(pos);
         let clean = self.router.stop_all(self.spec.flush_deadline);
+        // Old shards stopped: their slots hold what they finished.
+        self.slots.replace(0, self.marks.last_seq());
+        self.update_progress(true);
         if !clean {
             tracing::error!(
                 endpoint = self.endpoint.name(),
                 pending = self.stats.queue.pending.load(Ordering::Relaxed),
-                "Failed to flush all samples on shutdown."
+                acked = ?self.marks.acked(),
+                "Failed to flush all samples on shutdown; they will be sent again after a restart."
             );
         }
         Ok(())
@@ -478,12 +686,22 @@ impl Reader {
                     t,
                     kind,
                 };
+                if t < self.age_cutoff {
+                    self.drop_item(&item, Loss::TooOld);
+                    return;
+                }
                 self.router.route(sref, item);
             }
             Err(missing) => {
                 self.stats
                     .dropped_unknown_series
                     .fetch_add(1, Ordering::Relaxed);
+                let kind = match kind {
+                    ItemKind::Sample { .. } => Kind::Samples,
+                    ItemKind::Exemplar { .. } => Kind::Exemplars,
+                    _ => Kind::Histograms,
+                };
+                self.stats.queue.drops.add(kind, Loss::UnknownSeries, 1);
                 self.stats
                     .queue
                     .data_dropped
@@ -495,6 +713,14 @@ impl Reader {
                 );
             }
         }
+    }
+
+    fn drop_item(&self, item: &Item, loss: Loss) {
+        self.stats.queue.drops.add(item.metric_kind(), loss, 1);
+        self.stats
+            .queue
+            .data_dropped
+            .fetch_add(1, Ordering::Relaxed);
     }
 
     /// A new checkpoint: refresh the segments of the refs it holds, then forget the refs
@@ -583,6 +809,8 @@ impl Reader {
     pub(crate) fn reshard(&mut self, n: usize) {
         let from = self.router.num_shards();
         tracing::info!(endpoint = self.endpoint.name(), from, to = n, "Resharding.");
+        // The old shards' slots must reach a mark behind everything they were given.
+        self.mark(self.pos);
         if !self.router.stop_all(self.spec.flush_deadline) {
             tracing::error!(
                 endpoint = self.endpoint.name(),

@@ -77,6 +77,17 @@ impl Router {
         }
     }
 
+    /// Flushes, then sends progress mark `seq` to every shard, after the items routed
+    /// before it.
+    pub fn mark(&mut self, seq: u64) {
+        self.flush();
+        for (k, s) in self.shards.iter().enumerate() {
+            if s.tx.send(ShardMsg::Mark(seq)).is_err() {
+                tracing::error!(shard = k, "Shard task is gone; progress cannot advance.");
+            }
+        }
+    }
+
     fn send_chunk(&mut self, k: usize) {
         let items = std::mem::take(&mut self.chunks[k]);
         self.stats
