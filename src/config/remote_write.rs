@@ -40,6 +40,30 @@ pub struct QueueConfig {
     /// Drop samples older than this instead of sending them; zero = never.
     #[serde(with = "serde_prometheus")]
     pub sample_age_limit: Duration,
+    /// ringwrite: most samples (+ histograms + exemplars) per second to this endpoint,
+    /// spread over its shards; 0 = unlimited.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub max_samples_per_second: u64,
+    /// ringwrite: most compressed request-body bytes per second; 0 = unlimited.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub max_bytes_per_second: u64,
+    /// ringwrite: after an outage the rate limit ramps from 10% to 100% over this long;
+    /// zero = no ramp. Only matters with a rate limit.
+    #[serde(with = "serde_prometheus", skip_serializing_if = "is_default_ramp")]
+    pub rate_limit_ramp_up: Duration,
+}
+
+/// Default `rate_limit_ramp_up`.
+pub const DEFAULT_RATE_LIMIT_RAMP_UP: Duration = Duration::from_secs(60);
+
+// The ringwrite-only keys are left out of the config hash (and so of generated endpoint
+// names) while at their defaults.
+fn is_zero(v: &u64) -> bool {
+    *v == 0
+}
+
+fn is_default_ramp(d: &Duration) -> bool {
+    *d == DEFAULT_RATE_LIMIT_RAMP_UP
 }
 
 impl Default for QueueConfig {
@@ -54,6 +78,9 @@ impl Default for QueueConfig {
             max_backoff: Duration::from_secs(5),
             retry_on_http_429: false,
             sample_age_limit: Duration::ZERO,
+            max_samples_per_second: 0,
+            max_bytes_per_second: 0,
+            rate_limit_ramp_up: DEFAULT_RATE_LIMIT_RAMP_UP,
         }
     }
 }
@@ -514,6 +541,25 @@ mod tests {
     use super::*;
 
     #[test]
+    fn rate_limit_keys_parse_and_stay_out_of_the_hash_at_defaults() {
+        let q: QueueConfig = serde_yaml_ng::from_str(
+            "{max_samples_per_second: 5000, max_bytes_per_second: 1000000, \
+             rate_limit_ramp_up: 30s}",
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(q.max_samples_per_second, 5000);
+        assert_eq!(q.max_bytes_per_second, 1_000_000);
+        assert_eq!(q.rate_limit_ramp_up, Duration::from_secs(30));
+        let text = serde_yaml_ng::to_string(&q).unwrap_or_default();
+        assert!(text.contains("rate_limit_ramp_up: 30s"), "{text}");
+        let defaults = serde_yaml_ng::to_string(&QueueConfig::default()).unwrap_or_default();
+        assert!(
+            !defaults.contains("per_second") && !defaults.contains("ramp"),
+            "{defaults}"
+        );
+    }
+
+    #[test]
     fn defaults_match_prometheus_v2_44() {
         let q = QueueConfig::default();
         assert_eq!(
@@ -530,6 +576,9 @@ mod tests {
         assert_eq!(q.max_backoff, Duration::from_secs(5));
         assert!(!q.retry_on_http_429);
         assert_eq!(q.sample_age_limit, Duration::ZERO);
+        // ringwrite's rate limit: off by default.
+        assert_eq!((q.max_samples_per_second, q.max_bytes_per_second), (0, 0));
+        assert_eq!(q.rate_limit_ramp_up, Duration::from_secs(60));
         let m = MetadataConfig::default();
         assert!(m.send);
         assert_eq!(m.send_interval, Duration::from_secs(60));

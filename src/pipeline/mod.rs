@@ -266,6 +266,18 @@ impl Reader {
             },
             format,
             sample_age_limit: q.sample_age_limit,
+            rate_limit: {
+                let shards = Arc::clone(&stats);
+                let slots = spec.fixed_shards.unwrap_or(q.max_shards).max(q.max_shards);
+                crate::queue::RateLimit::new(
+                    q.max_samples_per_second,
+                    q.max_bytes_per_second,
+                    q.rate_limit_ramp_up,
+                    slots,
+                    Box::new(move || shards.shards.load(Ordering::Relaxed) as usize),
+                )
+                .map(Arc::new)
+            },
         };
         let (min, max) = match spec.fixed_shards {
             Some(n) => (n, n),

@@ -8,11 +8,13 @@
 
 mod batch;
 mod drops;
+mod ratelimit;
 mod router;
 mod shard;
 
 pub use batch::{encode_batch, Encoders};
 pub use drops::{Drops, Loss, KINDS};
+pub use ratelimit::RateLimit;
 pub use router::{Router, ShardHandle};
 pub use shard::{age_cutoff, run_shard, SendObserver, ShardContext, ShardSettings};
 

@@ -22,6 +22,8 @@ pub struct ShardSettings {
     pub format: WireFormat,
     /// `sample_age_limit`: data older than this is dropped before a retry (zero: off).
     pub sample_age_limit: Duration,
+    /// `max_samples_per_second` / `max_bytes_per_second` (`None`: unlimited).
+    pub rate_limit: Option<Arc<super::RateLimit>>,
 }
 
 /// Everything a shard task owns or shares.
@@ -161,6 +163,10 @@ async fn send_batch(ctx: &mut ShardContext, enc: &mut Encoders, batch: &mut Vec<
     if batch.is_empty() {
         return;
     }
+    if let Some(limit) = &ctx.settings.rate_limit {
+        // Before `start`: waiting for the rate limit is not send time (resharding reads it).
+        limit.acquire(ctx.id).await;
+    }
     let finished = batch.len();
     let start = Instant::now();
     let mut format = ctx.pool.endpoint().wire_format(ctx.settings.format);
@@ -234,6 +240,9 @@ async fn send_batch(ctx: &mut ShardContext, enc: &mut Encoders, batch: &mut Vec<
         }
         if let Some(m) = &ctx.metrics {
             m.batch_done(&outcome, &counts, bytes, start.elapsed());
+        }
+        if let Some(limit) = &ctx.settings.rate_limit {
+            limit.sent(ctx.id, counts.total(), bytes, &outcome, start.elapsed());
         }
         let samples = counts.samples + counts.histograms;
         match &outcome {
