@@ -335,7 +335,12 @@ async fn prometheus_yaml_oauth2_and_sigv4_work_end_to_end() {
         Protocol::Http1,
         TokenServer::new("app", "from-file", Some(3600)),
     );
-    let sig = Arc::new(SigV4Check::new("AKIDYAML", "yaml-secret", "us-west-2", "aps"));
+    let sig = Arc::new(SigV4Check::new(
+        "AKIDYAML",
+        "yaml-secret",
+        "us-west-2",
+        "aps",
+    ));
     let aws = Sink::builder(SinkTransport::Http1)
         .handler(sig.clone())
         .start()

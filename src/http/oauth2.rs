@@ -539,7 +539,10 @@ mod tests {
     #[test]
     fn token_response_table() {
         // (body, Ok((header, lifetime secs)) or Err(fragment))
-        type Case = (&'static str, Result<(&'static str, Option<f64>), &'static str>);
+        type Case = (
+            &'static str,
+            Result<(&'static str, Option<f64>), &'static str>,
+        );
         let cases: [Case; 7] = [
             (
                 r#"{"access_token":"t1","token_type":"bearer","expires_in":3600}"#,
