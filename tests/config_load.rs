@@ -443,6 +443,11 @@ fn validation_errors_table() {
         ("http://h/", "sigv4: {region: eu-west-1, role_arn: 'arn:aws:iam::1:role/r'}", "sigv4.role_arn is not supported"),
         ("http://h/", "sigv4: {access_key: A}", "access key and a secret key"),
         ("http://h/", "sigv4: {region: x}\noauth2: {client_id: x, token_url: 'http://t/'}", "Currently configured: [\"oauth2\", \"sigv4\"]"),
+        // tenants (ringwrite keys)
+        ("http://h/", "tenant_header: X-Org", "tenant_header and tenant_default need tenant_label"),
+        ("http://h/", "tenant_label: team\nheaders: {x-scope-orgid: a}", "is also set in headers"),
+        ("http://h/", "tenant_label: team\ntenant_header: Content-Type", "is a reserved header"),
+        ("http://h/", "tenant_label: team\ntenant_header: 'bad name'", "not a valid HTTP header name"),
         ("http://h/", "azuread: {cloud: AzurePublic}", "azuread is not supported"),
         ("http://h/", "google_iam: {credentials_file: x}", "google_iam is not supported"),
         ("http://h/", "http_headers: {X: {values: [y]}}", "http_headers is not supported"),

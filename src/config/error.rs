@@ -135,6 +135,8 @@ pub enum EndpointError {
     },
     #[error("url {url:?}: {reason}")]
     Url { url: String, reason: &'static str },
+    #[error("{reason}")]
+    Tenant { reason: String },
     /// A required key of a sub-section is missing.
     #[error("{key} must be set")]
     Missing { key: &'static str },

@@ -229,6 +229,18 @@ pub struct RemoteWriteConfig {
     pub enable_http2: Option<bool>,
     #[serde(default)]
     pub protocol: Protocol,
+    /// ringwrite: the series label whose value names the tenant (empty: no tenants).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub tenant_label: String,
+    /// ringwrite: the header that carries the tenant.
+    #[serde(
+        default = "default_tenant_header",
+        skip_serializing_if = "is_default_tenant_header"
+    )]
+    pub tenant_header: String,
+    /// ringwrite: the tenant of series without `tenant_label` (empty: no header).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub tenant_default: String,
     #[serde(default)]
     pub queue_config: QueueConfig,
     #[serde(default)]
@@ -269,6 +281,17 @@ fn default_true() -> bool {
     true
 }
 
+/// Default `tenant_header` (Cortex, Mimir, Loki, Thanos Receive).
+pub const DEFAULT_TENANT_HEADER: &str = "X-Scope-OrgID";
+
+fn default_tenant_header() -> String {
+    DEFAULT_TENANT_HEADER.to_owned()
+}
+
+fn is_default_tenant_header(h: &str) -> bool {
+    h == DEFAULT_TENANT_HEADER
+}
+
 impl RemoteWriteConfig {
     /// A config for `url` with every default, as if only `url:` had been written.
     pub fn with_url(url: impl Into<String>) -> Self {
@@ -291,6 +314,9 @@ impl RemoteWriteConfig {
             follow_redirects: true,
             enable_http2: None,
             protocol: Protocol::default(),
+            tenant_label: String::new(),
+            tenant_header: default_tenant_header(),
+            tenant_default: String::new(),
             queue_config: QueueConfig::default(),
             metadata_config: MetadataConfig::default(),
             bearer_token: None,
@@ -333,6 +359,7 @@ impl RemoteWriteConfig {
                 .map_err(|reason| EndpointError::Relabel { index, reason })?;
         }
         http_client::validate_headers(&self.headers)?;
+        self.validate_tenant()?;
         self.fold_bearer_token()?;
         let mut configured = Vec::new();
         if self.basic_auth.is_some() {
@@ -428,6 +455,40 @@ impl RemoteWriteConfig {
             Some((_, key, hint)) => Err(EndpointError::Unsupported { key, hint }),
             None => Ok(()),
         }
+    }
+
+    /// `tenant_*` keys: the header must be sendable, not reserved, not also in `headers`.
+    fn validate_tenant(&self) -> Result<(), EndpointError> {
+        let bad = |reason: String| Err(EndpointError::Tenant { reason });
+        if self.tenant_label.is_empty() {
+            if !self.tenant_default.is_empty() || !is_default_tenant_header(&self.tenant_header) {
+                return bad("tenant_header and tenant_default need tenant_label".into());
+            }
+            return Ok(());
+        }
+        let lower = self.tenant_header.to_ascii_lowercase();
+        if http::HeaderName::from_bytes(lower.as_bytes()).is_err() {
+            return bad(format!(
+                "tenant_header {:?} is not a valid HTTP header name",
+                self.tenant_header
+            ));
+        }
+        if lower == "authorization" || http_client::RESERVED_HEADERS.contains(&lower.as_str()) {
+            return bad(format!(
+                "tenant_header {:?} is a reserved header",
+                self.tenant_header
+            ));
+        }
+        if let Some(h) = self.headers.keys().find(|h| h.eq_ignore_ascii_case(&lower)) {
+            return bad(format!(
+                "tenant_header {:?} is also set in headers ({h:?}); keep one",
+                self.tenant_header
+            ));
+        }
+        if http::HeaderValue::from_str(&self.tenant_default).is_err() {
+            return bad("tenant_default is not a valid HTTP header value".into());
+        }
+        Ok(())
     }
 
     /// prometheus/common: `bearer_token[_file]` become `authorization: {type: Bearer}`.

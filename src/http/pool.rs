@@ -101,6 +101,8 @@ pub struct WriteRequest {
     pub attempt: u32,
     /// What the body holds (for [`super::classify`]).
     pub counts: SentCounts,
+    /// The tenant header of this request (`tenant_label`), if any.
+    pub tenant: Option<(http::HeaderName, http::HeaderValue)>,
 }
 
 /// Counters and gauges of a pool.
@@ -316,7 +318,8 @@ impl Pool {
     ) -> Result<Response, SendError> {
         let inner = &self.inner;
         let endpoint = &inner.endpoint;
-        let auth = self.request_auth(req, stage, min_token).await;
+        let mut auth = self.request_auth(req, stage, min_token).await;
+        auth.extra.extend(req.tenant.iter().cloned());
         stage.set(Stage::AcquiringConnection);
         used.set(auth.token_generation);
         let authorization = auth.authorization.as_ref();

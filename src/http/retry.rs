@@ -80,7 +80,7 @@ pub async fn send_with_retry(
     counts: SentCounts,
     policy: &RetryPolicy,
 ) -> BatchOutcome {
-    send_with_retry_observed(pool, body, format, counts, policy, &mut |_| true).await
+    send_with_retry_observed(pool, body, format, counts, None, policy, &mut |_| true).await
 }
 
 /// [`send_with_retry`], calling `on_retry(sleep)` before each backoff sleep (the queue
@@ -92,6 +92,7 @@ pub async fn send_with_retry_observed(
     body: Bytes,
     format: WireFormat,
     counts: SentCounts,
+    tenant: Option<(http::HeaderName, http::HeaderValue)>,
     policy: &RetryPolicy,
     on_retry: &mut dyn FnMut(std::time::Duration) -> bool,
 ) -> BatchOutcome {
@@ -103,6 +104,7 @@ pub async fn send_with_retry_observed(
         format,
         attempt: 0,
         counts,
+        tenant,
     };
     loop {
         let attempts = request.attempt + 1;

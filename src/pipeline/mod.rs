@@ -278,6 +278,19 @@ impl Reader {
                 )
                 .map(Arc::new)
             },
+            tenants: {
+                let c = &spec.endpoint.config;
+                (!c.tenant_label.is_empty())
+                    .then(|| {
+                        crate::queue::Tenants::new(
+                            &c.tenant_label,
+                            &c.tenant_header,
+                            &c.tenant_default,
+                        )
+                    })
+                    .flatten()
+                    .map(Arc::new)
+            },
         };
         let (min, max) = match spec.fixed_shards {
             Some(n) => (n, n),
