@@ -117,6 +117,7 @@ fn one_wal_read_many_tenants() {
         reshard_plan: Vec::new(),
         registry: None,
         progress: None,
+        spool: None,
     };
     let p = Pipeline::start(spec, Arc::clone(&cores)).unwrap();
     let total = SERIES * SCRAPES as u64;

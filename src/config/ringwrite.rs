@@ -219,6 +219,7 @@ mod tests {
                 storage_path: Some(PathBuf::from("/var/lib/rw")),
                 cores: Some(Cores::List(vec![2, 3])),
                 web_listen_address: Some(":9095".into()),
+                ..RingwriteConfig::default()
             })
         );
         assert_eq!(

@@ -34,7 +34,7 @@ pub const RAMP_STREAK_ATTEMPTS: u32 = 3;
 pub const RAMP_STREAK_MIN: Duration = Duration::from_secs(1);
 
 /// Most credit a bucket keeps, in time at its rate.
-pub const MAX_CREDIT: Duration = Duration::from_millis(100);
+pub const MAX_CREDIT: Duration = Duration::from_millis(250);
 /// Waits shorter than this are not slept (the debt carries over to the next batch).
 const MIN_WAIT: Duration = Duration::from_millis(1);
 
@@ -322,9 +322,9 @@ mod tests {
         assert!(l.wait_time(0, t0).is_zero());
         assert!(l.wait_time(0, t0 + Duration::from_secs(100)).is_zero());
         l.sent(0, 100, 0, &sent_ok(), Duration::ZERO);
-        // 100 s idle saved 0.1 s of credit (10 items): 90 items to wait for.
+        // 100 s idle saved 0.25 s of credit (25 items): 75 items to wait for.
         let w = l.wait_time(0, t0 + Duration::from_secs(100));
-        assert!((w.as_secs_f64() - 0.9).abs() < 1e-6, "{w:?}");
+        assert!((w.as_secs_f64() - 0.75).abs() < 1e-6, "{w:?}");
     }
 
     #[test]
