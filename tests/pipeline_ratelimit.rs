@@ -166,7 +166,10 @@ fn achieved_rate_matches_max_samples_per_second() {
     for s in 0..3 {
         let from = first + Duration::from_secs(s);
         let n = tl.between(from, from + Duration::from_secs(1));
-        assert!(PER_SECOND.contains(&n), "second {s}: {n} samples, limit 4000");
+        assert!(
+            PER_SECOND.contains(&n),
+            "second {s}: {n} samples, limit 4000"
+        );
     }
     if let Ok(c) = Arc::try_unwrap(cores) {
         c.shutdown();

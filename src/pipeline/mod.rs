@@ -322,31 +322,11 @@ impl Reader {
             },
             format,
             sample_age_limit: q.sample_age_limit,
-            rate_limit: {
-                let shards = Arc::clone(&stats);
-                let slots = spec.fixed_shards.unwrap_or(q.max_shards).max(q.max_shards);
-                crate::queue::RateLimit::new(
-                    q.max_samples_per_second,
-                    q.max_bytes_per_second,
-                    q.rate_limit_ramp_up,
-                    slots,
-                    Box::new(move || shards.shards.load(Ordering::Relaxed) as usize),
-                )
-                .map(Arc::new)
-            },
-            tenants: {
-                let c = &spec.endpoint.config;
-                (!c.tenant_label.is_empty())
-                    .then(|| {
-                        crate::queue::Tenants::new(
-                            &c.tenant_label,
-                            &c.tenant_header,
-                            &c.tenant_default,
-                        )
-                    })
-                    .flatten()
-                    .map(Arc::new)
-            },
+            rate_limit: crate::queue::RateLimit::from_config(q, spec.fixed_shards, {
+                let stats = Arc::clone(&stats);
+                Box::new(move || stats.shards.load(Ordering::Relaxed) as usize)
+            }),
+            tenants: crate::queue::Tenants::from_config(&spec.endpoint.config),
         };
         let (min, max) = match spec.fixed_shards {
             Some(n) => (n, n),

@@ -104,6 +104,23 @@ impl RateLimit {
         })
     }
 
+    /// The limit `queue_config` asks for (`None`: unlimited); `fixed_shards` overrides
+    /// the shard range as in the pipeline.
+    pub fn from_config(
+        q: &crate::config::QueueConfig,
+        fixed_shards: Option<usize>,
+        shards: Box<dyn Fn() -> usize + Send + Sync>,
+    ) -> Option<std::sync::Arc<Self>> {
+        Self::new(
+            q.max_samples_per_second,
+            q.max_bytes_per_second,
+            q.rate_limit_ramp_up,
+            fixed_shards.unwrap_or(q.max_shards).max(q.max_shards),
+            shards,
+        )
+        .map(std::sync::Arc::new)
+    }
+
     fn micros(&self, t: Instant) -> i64 {
         t.saturating_duration_since(self.base).as_micros() as i64
     }

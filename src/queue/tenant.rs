@@ -42,6 +42,14 @@ impl Tenants {
         })
     }
 
+    /// What a `remote_write` entry asks for (`None`: no `tenant_label`).
+    pub fn from_config(c: &crate::config::RemoteWriteConfig) -> Option<std::sync::Arc<Tenants>> {
+        if c.tenant_label.is_empty() {
+            return None;
+        }
+        Self::new(&c.tenant_label, &c.tenant_header, &c.tenant_default).map(std::sync::Arc::new)
+    }
+
     /// The tenant header value of one item.
     fn value_of(&self, item: &Item) -> Option<HeaderValue> {
         label_value(item.series.rw1_labels(), &self.label)
