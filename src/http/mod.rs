@@ -51,5 +51,7 @@ pub use response::{
     classify, retry_after, Disposition, DropReason, FallbackCause, Response, SentCounts,
     WrittenStats, MAX_ERROR_BODY,
 };
-pub use retry::{send_with_retry, send_with_retry_observed, BatchOutcome, RetryPolicy};
+pub use retry::{
+    send_with_retry, send_with_retry_as, send_with_retry_observed, BatchOutcome, RetryPolicy,
+};
 pub use sigv4::SigV4Config;

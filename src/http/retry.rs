@@ -80,7 +80,7 @@ pub async fn send_with_retry(
     counts: SentCounts,
     policy: &RetryPolicy,
 ) -> BatchOutcome {
-    send_with_retry_observed(pool, body, format, counts, None, policy, &mut |_| true).await
+    send_with_retry_observed(pool, body, format, counts, policy, &mut |_| true).await
 }
 
 /// [`send_with_retry`], calling `on_retry(sleep)` before each backoff sleep (the queue
@@ -88,6 +88,18 @@ pub async fn send_with_retry(
 /// answers `false`, the loop ends with [`BatchOutcome::GaveUp`] without sleeping (the
 /// caller rebuilds the batch, e.g. without samples past `sample_age_limit`).
 pub async fn send_with_retry_observed(
+    pool: &Pool,
+    body: Bytes,
+    format: WireFormat,
+    counts: SentCounts,
+    policy: &RetryPolicy,
+    on_retry: &mut dyn FnMut(std::time::Duration) -> bool,
+) -> BatchOutcome {
+    send_with_retry_as(pool, body, format, counts, None, policy, on_retry).await
+}
+
+/// [`send_with_retry_observed`] with a tenant header (`tenant_label`) on every attempt.
+pub async fn send_with_retry_as(
     pool: &Pool,
     body: Bytes,
     format: WireFormat,

@@ -4,7 +4,7 @@
 use super::batch::{encode_batch, Encoders};
 use super::{now_ms, Item, Loss, QueueStats, ShardMsg};
 use crate::encode::SymbolInterner;
-use crate::http::{send_with_retry_observed, BatchOutcome, Pool, RetryPolicy, WireFormat};
+use crate::http::{send_with_retry_as, BatchOutcome, Pool, RetryPolicy, WireFormat};
 use crate::progress::ShardMarks;
 use crate::reshard::ReshardPause;
 use std::rc::Rc;
@@ -250,7 +250,7 @@ async fn send_group(
             }
             true
         };
-        let outcome = send_with_retry_observed(
+        let outcome = send_with_retry_as(
             &ctx.pool,
             body,
             format,
