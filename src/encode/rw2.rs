@@ -644,7 +644,10 @@ mod tests {
             .prop_map(|m| m.into_iter().collect::<Vec<_>>())
     }
 
-    fn decode_series(bytes: &[u8]) -> (Vec<String>, Vec<(Vec<(String, String)>, Vec<i64>)>) {
+    /// A decoded `TimeSeries`: its labels and its sample timestamps.
+    type Decoded = (Vec<(String, String)>, Vec<i64>);
+
+    fn decode_series(bytes: &[u8]) -> (Vec<String>, Vec<Decoded>) {
         let req = v2::Request::decode(bytes).unwrap();
         let series = req
             .timeseries
