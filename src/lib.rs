@@ -15,6 +15,7 @@ pub mod pipeline;
 pub mod progress;
 pub mod queue;
 pub mod record;
+pub mod relabel;
 pub mod reshard;
 pub mod runtime;
 pub mod series;

@@ -61,16 +61,6 @@ pub fn run(args: &RunArgs) -> anyhow::Result<i32> {
         })?;
     // A wrong directory is an error before anything starts.
     crate::wal::dir::resolve_wal_dir(&wal_dir).map_err(|e| anyhow::anyhow!("--wal.dir: {e}"))?;
-    if cfg
-        .remote_write
-        .iter()
-        .any(|e| !e.config.write_relabel_configs.is_empty())
-    {
-        anyhow::bail!(
-            "write_relabel_configs are parsed but not applied yet; refusing to ship series that \
-             relabeling would have dropped (remove them, or wait for relabel support)"
-        );
-    }
     let core_ids = match (&args.cores, &cfg.ringwrite.cores) {
         (Some(spec), _) => parse_cores(spec).map_err(|e| anyhow::anyhow!(e))?,
         (None, Some(crate::config::Cores::List(ids))) => ids.clone(),

@@ -68,7 +68,7 @@ pub struct PipelineStats {
     pub queue: Arc<QueueStats>,
     /// Samples, histograms and exemplars read from the WAL while shipping.
     pub data_in: AtomicU64,
-    /// Items dropped because their series was unknown or dropped.
+    /// Items dropped because their series ref was never announced.
     pub dropped_unknown_series: AtomicU64,
     pub records: AtomicU64,
     pub corruptions: AtomicU64,
@@ -361,7 +361,10 @@ impl Reader {
             pending_gc: Vec::new(),
             book: metadata::MetadataBook::default(),
             last_metadata: Instant::now(),
-            cache: SeriesCache::new(&spec.external_labels),
+            cache: SeriesCache::new(
+                &spec.external_labels,
+                &spec.endpoint.config.write_relabel_configs,
+            ),
             shipping: spec.from_start,
             spec,
             endpoint,
@@ -792,15 +795,21 @@ impl Reader {
                 self.router.route(sref, item);
             }
             Err(missing) => {
-                self.stats
-                    .dropped_unknown_series
-                    .fetch_add(1, Ordering::Relaxed);
                 let kind = match kind {
                     ItemKind::Sample { .. } => Kind::Samples,
                     ItemKind::Exemplar { .. } => Kind::Exemplars,
                     _ => Kind::Histograms,
                 };
-                self.stats.queue.drops.add(kind, Loss::UnknownSeries, 1);
+                let loss = match missing {
+                    crate::series::Missing::Dropped => Loss::DroppedSeries,
+                    crate::series::Missing::Unknown => {
+                        self.stats
+                            .dropped_unknown_series
+                            .fetch_add(1, Ordering::Relaxed);
+                        Loss::UnknownSeries
+                    }
+                };
+                self.stats.queue.drops.add(kind, loss, 1);
                 self.stats
                     .queue
                     .data_dropped
