@@ -3,8 +3,9 @@
 //!
 //! The regex is compiled at load time, anchored as Prometheus anchors it (`^(?s:…)$`), so a
 //! bad pattern fails the load with its line and column. Prometheus uses Go's RE2 syntax; the
-//! `regex` crate accepts the same syntax with one difference worth knowing: `\d`, `\w`, `\s`
-//! and `\b` are Unicode-aware here and ASCII-only in Go (identical on ASCII label values).
+//! `regex` crate accepts the same syntax with two differences worth knowing: `\d`, `\w`, `\s`
+//! and `\b` are Unicode-aware here and ASCII-only in Go (identical on ASCII label values),
+//! and Go's `\Q...\E` literal quoting is refused here (a load error, never a silent change).
 
 use std::fmt;
 
