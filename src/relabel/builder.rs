@@ -225,8 +225,8 @@ mod tests {
             .map(|(n, v)| {
                 format!(
                     "{}={}",
-                    String::from_utf8_lossy(&n),
-                    String::from_utf8_lossy(&v)
+                    String::from_utf8_lossy(n),
+                    String::from_utf8_lossy(v)
                 )
             })
             .collect();
