@@ -154,6 +154,14 @@ fn scraped_labels(i: usize) -> Vec<(String, String)> {
     l.into_iter().map(|(n, v)| (n.to_string(), v)).collect()
 }
 
+/// (name, external labels, rules, input label sets).
+type Case<'a> = (
+    &'a str,
+    &'a [(String, String)],
+    Vec<RelabelConfig>,
+    &'a Vec<Vec<(String, String)>>,
+);
+
 /// Median series per second of this thread's CPU time (not wall time, so other processes
 /// sharing the core do not lower it) of `f` over `runs` runs of `secs` each.
 fn measure(secs: f64, runs: usize, mut f: impl FnMut() -> usize) -> f64 {
@@ -181,7 +189,7 @@ fn main() {
     ];
     let scraped: Vec<Vec<(String, String)>> = (0..1024).map(scraped_labels).collect();
     let k8s = vec![k8s_labels()];
-    let cases: [(&str, &[(String, String)], Vec<RelabelConfig>, &Vec<Vec<_>>); 4] = [
+    let cases: [Case<'_>; 4] = [
         ("none", &[], Vec::new(), &scraped),
         ("external", &external, Vec::new(), &scraped),
         ("typical", &external, rules(TYPICAL), &scraped),
