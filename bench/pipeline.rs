@@ -115,6 +115,7 @@ fn run_one(
         shard_update_interval: Duration::from_secs(10),
         reshard_plan: Vec::new(),
         progress: None,
+        spool: None,
         registry: None,
     };
     let cpu0 = ringwrite_threads_cpu();

@@ -20,5 +20,6 @@ pub mod reshard;
 pub mod runtime;
 pub mod series;
 pub mod sink;
+pub mod spool;
 pub mod wal;
 pub mod web;

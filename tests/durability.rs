@@ -4,8 +4,8 @@
 
 mod common;
 
-use common::prom::{free_port, ChildGuard};
 use common::recorder::{compare, Accepted, Recorder};
+use common::ringwrite::{start_run, wait_for};
 use ringwrite::progress::ProgressStore;
 use ringwrite::record::{self, encode, RefSample};
 use ringwrite::sink::{Sink, SinkTransport};
@@ -14,7 +14,6 @@ use ringwrite::wal::reader::Position;
 use ringwrite::wal::tail::{Event, TailOptions, Tailer};
 use ringwrite::wal::writer::{Compression, WalWriter};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -87,37 +86,6 @@ fn samples_before(wal: &Path, pos: Position) -> u64 {
     n
 }
 
-fn start_ringwrite(cfg: &Path, wal: &Path, state: &Path, log: &Path) -> ChildGuard {
-    let log = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(log)
-        .unwrap();
-    ChildGuard::spawn(
-        "ringwrite",
-        Command::new(env!("CARGO_BIN_EXE_ringwrite"))
-            .arg("run")
-            .arg("--config.file")
-            .arg(cfg)
-            .arg("--wal.dir")
-            .arg(wal)
-            .arg("--storage.path")
-            .arg(state)
-            .args(["--from-start", "--cores", "0,1"])
-            .arg(format!("--web.listen-address=127.0.0.1:{}", free_port()))
-            .stdout(Stdio::null())
-            .stderr(log),
-    )
-}
-
-fn wait_for(what: &str, timeout: Duration, mut ok: impl FnMut() -> bool) {
-    let end = Instant::now() + timeout;
-    while !ok() {
-        assert!(Instant::now() < end, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
 #[test]
 fn kill_9_mid_stream_then_restart_loses_nothing() {
     let tmp = tempfile::tempdir().unwrap();
@@ -144,7 +112,7 @@ fn kill_9_mid_stream_then_restart_loses_nothing() {
     let w = wal.clone();
     let writer = std::thread::spawn(move || write_steadily(&w, series, scrapes, every));
     std::thread::sleep(Duration::from_millis(300));
-    let mut rw = start_ringwrite(&cfg, &wal, &state, &log);
+    let (mut rw, _) = start_run(&cfg, &wal, &state, &log);
     std::thread::sleep(Duration::from_millis(2800));
     // SIGKILL: no flush, no final save.
     rw.signal(libc::SIGKILL);
@@ -161,7 +129,7 @@ fn kill_9_mid_stream_then_restart_loses_nothing() {
             )
         });
     assert!(accepted_at_kill > 0, "nothing was shipped before the kill");
-    let mut rw = start_ringwrite(&cfg, &wal, &state, &log);
+    let (mut rw, _) = start_run(&cfg, &wal, &state, &log);
     let want = writer.join().unwrap();
     let total: u64 = want.values().map(|v| v.len() as u64).sum();
     wait_for("every sample", Duration::from_secs(60), || {

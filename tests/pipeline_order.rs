@@ -99,6 +99,7 @@ fn run_case(protobuf_message: &str, fail_every: u64, plan: Vec<usize>) {
         reshard_plan: plan.iter().skip(1).copied().collect(),
         registry: None,
         progress: None,
+        spool: None,
     };
     let total: usize = want.values().map(Vec::len).sum();
     let p = Pipeline::start(spec, Arc::clone(&cores)).unwrap();
@@ -220,6 +221,7 @@ fn first_start_ships_only_samples_written_after_it() {
         shard_update_interval: Duration::from_secs(10),
         reshard_plan: Vec::new(),
         progress: None,
+        spool: None,
         registry: None,
     };
     let p = Pipeline::start(spec, Arc::clone(&cores)).unwrap();
@@ -284,6 +286,7 @@ fn receiver_down_then_back_loses_nothing_and_stays_bounded() {
         shard_update_interval: Duration::from_secs(10),
         reshard_plan: Vec::new(),
         progress: None,
+        spool: None,
         registry: None,
     };
     let p = Pipeline::start(spec, Arc::clone(&cores)).unwrap();

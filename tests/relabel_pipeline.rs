@@ -158,6 +158,7 @@ fn run_case(protobuf_message: &str) {
         reshard_plan: Vec::new(),
         registry: Some(registry.clone()),
         progress: None,
+        spool: None,
     };
     // Which hosts land in hashmod shard 1 of 4 was computed independently (md5 of
     // "host-N", last 8 bytes big-endian, mod 4): host-0, host-4 and host-6.

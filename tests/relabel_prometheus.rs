@@ -161,6 +161,7 @@ fn same_config_same_series_as_prometheus_2_42() {
         reshard_plan: Vec::new(),
         registry: None,
         progress: None,
+        spool: None,
     };
     let p = Pipeline::start(spec, Arc::clone(&cores)).unwrap();
     let start = Instant::now();

@@ -4,6 +4,7 @@
 //! slow receiver never holds back another one.
 
 pub mod adapt;
+mod metadata;
 mod observe;
 
 use crate::config::{Endpoint as EndpointConfig, ProtobufMessage};
@@ -57,6 +58,8 @@ pub struct PipelineSpec {
     pub registry: Option<crate::metrics::Registry>,
     /// Durable progress (`None`: nothing is saved; every start is a first start).
     pub progress: Option<ProgressStore>,
+    /// Segments kept when Prometheus truncates the WAL (`None`: read the WAL only).
+    pub spool: Option<Arc<crate::spool::Spool>>,
 }
 
 /// What an endpoint counted; read while it runs and after it stops.
@@ -71,6 +74,8 @@ pub struct PipelineStats {
     pub corruptions: AtomicU64,
     pub decode_errors: AtomicU64,
     pub segments_lost: AtomicU64,
+    /// Of those, segments Prometheus deleted while nothing kept them.
+    pub segments_truncated: AtomicU64,
     pub shards: AtomicU64,
     pub reshards: AtomicU64,
     /// Set once the reader has caught up with the WAL's end for the first time.
@@ -118,6 +123,49 @@ impl PipelineStats {
     }
 }
 
+/// ringwrite's own per-endpoint durability metrics (no Prometheus equivalent).
+fn register_progress_metrics(
+    reg: &crate::metrics::Registry,
+    name: &str,
+    stats: &Arc<PipelineStats>,
+) {
+    let labels = [("remote_name", name)];
+    let st = Arc::clone(stats);
+    reg.gauge_fn(
+        "ringwrite_progress_acknowledged_segment",
+        "WAL segment of the position below which every sample was acknowledged (-1: none yet).",
+        &labels,
+        move || st.acked_position().map_or(-1.0, |p| p.segment as f64),
+    );
+    let st = Arc::clone(stats);
+    reg.gauge_fn(
+        "ringwrite_progress_saved_segment",
+        "WAL segment of the last saved progress position (-1: none yet).",
+        &labels,
+        move || st.saved_position().map_or(-1.0, |p| p.segment as f64),
+    );
+    let st = Arc::clone(stats);
+    reg.counter_fn(
+        "ringwrite_progress_save_failures_total",
+        "Failed attempts to save progress under --storage.path (e.g. a full disk).",
+        &labels,
+        move || st.progress_save_failures.load(Ordering::Relaxed) as f64,
+    );
+    for reason in ["truncated", "spool_full"] {
+        let st = Arc::clone(stats);
+        reg.counter_fn(
+            "ringwrite_wal_segments_lost_total",
+            "WAL segments deleted before this endpoint read them: truncated by Prometheus while not spooled, or released by the spool over max_spool_bytes.",
+            &[("remote_name", name), ("reason", reason)],
+            move || {
+                let all = st.segments_lost.load(Ordering::Relaxed);
+                let truncated = st.segments_truncated.load(Ordering::Relaxed);
+                (if reason == "truncated" { truncated } else { all - truncated }) as f64
+            },
+        );
+    }
+}
+
 fn load_pos(seg: &AtomicU64, off: &AtomicU64) -> Option<Position> {
     let segment = seg.load(Ordering::Acquire);
     (segment != u64::MAX).then(|| Position {
@@ -146,6 +194,9 @@ impl Pipeline {
         http_cfg.validate().map_err(|e| e.to_string())?;
         let endpoint = Arc::new(Endpoint::new(&http_cfg).map_err(|e| e.to_string())?);
         let stats = Arc::new(PipelineStats::new());
+        if let Some(reg) = &spec.registry {
+            register_progress_metrics(reg, &spec.endpoint.name, &stats);
+        }
         let stop = Arc::new(AtomicBool::new(false));
         let name = spec.endpoint.name.clone();
         let (s2, st2) = (Arc::clone(&stats), Arc::clone(&stop));
@@ -228,6 +279,15 @@ struct Reader {
     age_cutoff: i64,
     /// The tailer's position after the last event (the next record to read).
     pos: Option<Position>,
+    /// This endpoint's claim on spooled segments.
+    claim: Option<Arc<crate::spool::Claim>>,
+    /// RW 1.0 metric metadata to send every `metadata_config.send_interval`.
+    book: metadata::MetadataBook,
+    last_metadata: Instant,
+    /// Checkpoints seen while the reader was still before them: garbage collection waits
+    /// until the reader has passed their last segment (their series may still have data
+    /// in segments not yet read).
+    pending_gc: Vec<u64>,
 }
 
 /// How often the acknowledged position is saved.
@@ -271,7 +331,8 @@ impl Reader {
             Some(n) => (n, n),
             None => (q.min_shards, q.max_shards),
         };
-        let router = Router::new(Arc::clone(&stats.queue), q.max_samples_per_send);
+        let mut router = Router::new(Arc::clone(&stats.queue), q.max_samples_per_send);
+        router.set_stop_flag(Arc::clone(&stop));
         let metrics = spec.registry.as_ref().map(|reg| {
             let url = crate::config::redact_url(&spec.endpoint.config.url);
             let qm = crate::metrics::QueueMetrics::new(reg, &spec.endpoint.name, &url);
@@ -296,6 +357,10 @@ impl Reader {
             saved: None,
             age_cutoff: i64::MIN,
             pos: None,
+            claim: spec.spool.as_ref().map(|s| s.claim()),
+            pending_gc: Vec::new(),
+            book: metadata::MetadataBook::default(),
+            last_metadata: Instant::now(),
             cache: SeriesCache::new(
                 &spec.external_labels,
                 &spec.endpoint.config.write_relabel_configs,
@@ -393,9 +458,23 @@ impl Reader {
     /// Opens the WAL at the saved position (or as a first start).
     fn open_tailer(&mut self) -> Result<Tailer, String> {
         let resume = self.load_progress();
+        let fallback = self.spec.spool.as_ref().map(|s| s.dir().to_path_buf());
+        // A first start that ships everything begins at the oldest segment anyone still
+        // has (the spool may hold segments a checkpoint now covers, unacknowledged).
+        let oldest = match (resume, self.spec.from_start) {
+            (None, true) => {
+                let wal = crate::wal::dir::resolve_wal_dir(&self.spec.wal_dir)
+                    .map_err(|e| e.to_string())?;
+                crate::wal::dir::first_segment(&wal, fallback.as_deref())
+                    .map_err(|e| e.to_string())?
+                    .map(|segment| Position { segment, offset: 0 })
+            }
+            _ => None,
+        };
         let mut opts = TailOptions {
             follow: true,
-            from: resume,
+            from: resume.or(oldest),
+            fallback,
             ..TailOptions::default()
         };
         let tailer = match Tailer::open(&self.spec.wal_dir, opts.clone()) {
@@ -446,6 +525,19 @@ impl Reader {
         if let Some(p) = self.marks.complete_through(done) {
             store_pos(&self.stats.acked_segment, &self.stats.acked_offset, p);
         }
+        if let Some(claim) = &self.claim {
+            // The spool keeps what a restart would replay: from the saved position (or,
+            // with nothing saved, everything).
+            let need = match (&self.spec.progress, self.saved, self.marks.acked()) {
+                (Some(_), Some(saved), _) => Some(saved.segment),
+                (Some(_), None, _) => None,
+                (None, _, Some(acked)) => Some(acked.segment),
+                (None, _, None) => self.pos.map(|p| p.segment),
+            };
+            if let Some(n) = need {
+                claim.set(n);
+            }
+        }
         if !force && self.last_save.elapsed() < PROGRESS_SAVE_INTERVAL {
             return;
         }
@@ -494,6 +586,7 @@ impl Reader {
             let ev = tailer
                 .next_event(Duration::from_millis(100))
                 .map_err(|e| e.to_string())?;
+            self.age_cutoff = age_cutoff(self.spec.endpoint.config.queue_config.sample_age_limit);
             match ev {
                 Event::Record(r) => {
                     self.stats.records.fetch_add(1, Ordering::Relaxed);
@@ -510,12 +603,8 @@ impl Reader {
                     tracing::error!(endpoint = self.endpoint.name(), corruption = %c,
                         "Corrupt WAL data skipped; samples in it are lost.");
                 }
-                Event::SegmentsLost { first, last } => {
-                    self.stats
-                        .segments_lost
-                        .fetch_add(last - first + 1, Ordering::Relaxed);
-                }
-                Event::NewCheckpoint { index, path } => self.checkpoint_gc(index, &path),
+                Event::SegmentsLost { first, last } => self.segments_lost(first, last),
+                Event::NewCheckpoint { index, path } => self.checkpoint_seen(index, &path),
                 Event::Idle | Event::End => {
                     if !self.shipping {
                         tracing::info!(
@@ -532,14 +621,19 @@ impl Reader {
                 _ => {}
             }
             self.pos = tailer.position();
+            if let (Some(&cp), Some(p)) = (self.pending_gc.first(), self.pos) {
+                if p.segment > cp {
+                    self.pending_gc.remove(0);
+                    self.series_gc(cp);
+                }
+            }
             self.update_progress(false);
+            self.maybe_send_metadata();
             if self.last_tick.elapsed() >= self.spec.shard_update_interval {
                 self.reshard_tick();
             }
             if self.last_sync.elapsed() >= Duration::from_secs(1) {
                 self.last_sync = Instant::now();
-                self.age_cutoff =
-                    age_cutoff(self.spec.endpoint.config.queue_config.sample_age_limit);
                 if let Some((m, w)) = &self.metrics {
                     observe::sync(
                         &m.0,
@@ -554,8 +648,10 @@ impl Reader {
                 }
             }
         }
-        let pos = tailer.position();
-        self.mark(pos);
+        if !self.router.aborted() {
+            let pos = tailer.position();
+            self.mark(pos);
+        }
         let clean = self.router.stop_all(self.spec.flush_deadline);
         // Old shards stopped: their slots hold what they finished.
         self.slots.replace(0, self.marks.last_seq());
@@ -605,6 +701,9 @@ impl Reader {
             Record::Metadata(it) => {
                 for m in it.flatten() {
                     let _ = self.cache.set_metadata(m.sref, m.mtype, m.help, m.unit);
+                    if let Some(name) = self.series_name(m.sref) {
+                        self.book.note(&name, m.mtype, m.help, m.unit);
+                    }
                 }
                 Ok(())
             }
@@ -724,6 +823,47 @@ impl Reader {
         }
     }
 
+    /// The `__name__` of a cached series.
+    fn series_name(&self, sref: u64) -> Option<Vec<u8>> {
+        let series = self.cache.get(sref).ok()?;
+        let interner = self.cache.interner();
+        let interner = interner.read().unwrap_or_else(|p| p.into_inner());
+        let name_id = interner.find(b"__name__")?;
+        let pair = series.symbols().chunks(2).find(|p| p[0] == name_id)?;
+        interner.get(*pair.get(1)?).map(<[u8]>::to_vec)
+    }
+
+    /// Every `metadata_config.send_interval`, RW 1.0 endpoints send the metadata seen.
+    fn maybe_send_metadata(&mut self) {
+        let mc = &self.spec.endpoint.config.metadata_config;
+        let rw1 = self.endpoint.wire_format(self.settings.format) == WireFormat::Rw1;
+        if !self.shipping
+            || !mc.send
+            || !rw1
+            || self.book.is_empty()
+            || self.last_metadata.elapsed() < mc.send_interval
+        {
+            return;
+        }
+        self.last_metadata = Instant::now();
+        tracing::debug!(
+            endpoint = self.endpoint.name(),
+            families = self.book.len(),
+            "Sending metadata."
+        );
+        let bodies = self.book.requests(mc.max_samples_per_send);
+        let (endpoint, opts, policy) = (
+            Arc::clone(&self.endpoint),
+            self.spec.pool_options.clone(),
+            self.settings.retry.clone(),
+        );
+        let m = self.metrics.as_ref().map(|(m, _)| Arc::clone(m));
+        self.cores.spawn_on(0, move || async move {
+            let pool = core_pool(&endpoint, &opts);
+            metadata::send_all(&pool, bodies, policy, m).await;
+        });
+    }
+
     fn drop_item(&self, item: &Item, loss: Loss) {
         self.stats.queue.drops.add(item.metric_kind(), loss, 1);
         self.stats
@@ -732,9 +872,43 @@ impl Reader {
             .fetch_add(1, Ordering::Relaxed);
     }
 
-    /// A new checkpoint: refresh the segments of the refs it holds, then forget the refs
-    /// Prometheus retired (FORMATS.md §5.6).
-    fn checkpoint_gc(&mut self, index: u64, path: &std::path::Path) {
+    /// Segments `first..=last` were deleted before this reader got to them: released by
+    /// the spool over its budget (counted exactly), or truncated by Prometheus while
+    /// nobody kept them.
+    fn segments_lost(&mut self, first: u64, last: u64) {
+        self.stats
+            .segments_lost
+            .fetch_add(last - first + 1, Ordering::Relaxed);
+        let (evicted, n) = self
+            .spec
+            .spool
+            .as_ref()
+            .map(|s| s.evicted_in(first, last))
+            .unwrap_or_default();
+        let drops = &self.stats.queue.drops;
+        drops.add(Kind::Samples, Loss::SpoolFull, evicted.samples);
+        drops.add(Kind::Histograms, Loss::SpoolFull, evicted.histograms);
+        drops.add(Kind::Exemplars, Loss::SpoolFull, evicted.exemplars);
+        let truncated = last - first + 1 - n;
+        self.stats
+            .segments_truncated
+            .fetch_add(truncated, Ordering::Relaxed);
+        let last_seen = (self.highest_recv_ms > 0).then_some(self.highest_recv_ms);
+        tracing::error!(
+            endpoint = self.endpoint.name(),
+            first,
+            last,
+            spool_full_segments = n,
+            spool_full_samples = evicted.samples,
+            truncated_segments = truncated,
+            last_sample_before_gap_ms = ?last_seen,
+            "WAL segments lost: data from the last sample before the gap to the first after it is missing."
+        );
+    }
+
+    /// A new checkpoint: refresh the segments of the refs it holds now; forget the refs
+    /// Prometheus retired once the reader has passed the checkpoint (FORMATS.md §5.6).
+    fn checkpoint_seen(&mut self, index: u64, path: &std::path::Path) {
         let opts = TailOptions {
             read_checkpoint: false,
             ..TailOptions::default()
@@ -755,6 +929,14 @@ impl Reader {
                 _ => {}
             }
         }
+        if self.pos.is_some_and(|p| p.segment > index) {
+            self.series_gc(index);
+        } else {
+            self.pending_gc.push(index);
+        }
+    }
+
+    fn series_gc(&mut self, index: u64) {
         let removed = self.cache.gc(index);
         tracing::info!(
             endpoint = self.endpoint.name(),

@@ -2,5 +2,6 @@
 pub mod dump;
 pub mod prom;
 pub mod recorder;
+pub mod ringwrite;
 pub mod vm;
 pub mod walread;
