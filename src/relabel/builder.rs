@@ -243,6 +243,54 @@ mod tests {
         assert_eq!(text(&mut b), "x=9");
     }
 
+    proptest::proptest! {
+        /// Under random sets and deletes, the builder is a map from name to value: `get`,
+        /// the sorted `labels()` and `range()` (as a set) all agree with a BTreeMap.
+        #[test]
+        fn behaves_like_a_sorted_map(
+            base in proptest::collection::btree_map("[a-e]", "[xy]{0,2}", 0..5),
+            ops in proptest::collection::vec((proptest::bool::ANY, "[a-f]", "[xy]{0,2}"), 0..20),
+        ) {
+            let pairs: Vec<(&str, &str)> =
+                base.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect();
+            let mut b = builder(&pairs);
+            let mut model: std::collections::BTreeMap<String, String> = base
+                .into_iter()
+                .filter(|(_, v)| !v.is_empty())
+                .collect();
+            for (set, name, value) in ops {
+                if set {
+                    b.set(name.as_bytes(), value.as_bytes());
+                    if value.is_empty() {
+                        model.remove(&name);
+                    } else {
+                        model.insert(name.clone(), value.clone());
+                    }
+                } else {
+                    b.del(name.as_bytes());
+                    model.remove(&name);
+                }
+                let want = model.get(&name).map_or("", String::as_str);
+                proptest::prop_assert_eq!(b.get(name.as_bytes()), want.as_bytes());
+            }
+            let mut ranged: Vec<(Vec<u8>, Vec<u8>)> = b
+                .range()
+                .filter(|(_, v)| !v.is_empty())
+                .map(|(n, v)| (n.to_vec(), v.to_vec()))
+                .collect();
+            ranged.sort();
+            let want: Vec<(Vec<u8>, Vec<u8>)> = model
+                .iter()
+                .map(|(n, v)| (n.clone().into_bytes(), v.clone().into_bytes()))
+                .collect();
+            proptest::prop_assert_eq!(&ranged, &want);
+            b.finish();
+            let got: Vec<(Vec<u8>, Vec<u8>)> =
+                b.labels().map(|(n, v)| (n.to_vec(), v.to_vec())).collect();
+            proptest::prop_assert_eq!(&got, &want);
+        }
+    }
+
     #[test]
     fn base_empty_values_are_left_out() {
         let mut b = builder(&[("a", ""), ("b", "2")]);
