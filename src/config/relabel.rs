@@ -213,17 +213,17 @@ fn one_line(e: &regex::Error) -> String {
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct RelabelConfig {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub source_labels: Vec<String>,
-    #[serde(default = "default_separator")]
+    #[serde(default = "default_separator", deserialize_with = "null_as_default")]
     pub separator: String,
     #[serde(default)]
     pub regex: RelabelRegex,
     #[serde(default)]
     pub modulus: u64,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub target_label: String,
-    #[serde(default = "default_replacement")]
+    #[serde(default = "default_replacement", deserialize_with = "null_as_default")]
     pub replacement: String,
     #[serde(default)]
     pub action: RelabelAction,
@@ -247,6 +247,16 @@ impl Default for RelabelConfig {
             name_validation: NameValidation::default(),
         }
     }
+}
+
+/// A key written with a null value (`replacement:`, `replacement: ~`) is the empty value,
+/// as Go's YAML decoder leaves a null string or list at its zero value.
+fn null_as_default<'de, D, T>(d: D) -> Result<T, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de> + Default,
+{
+    Ok(Option::<T>::deserialize(d)?.unwrap_or_default())
 }
 
 fn default_separator() -> String {
@@ -389,6 +399,19 @@ mod tests {
                 ..RelabelConfig::default()
             }
         );
+    }
+
+    #[test]
+    fn null_values_are_empty_as_in_go_yaml() {
+        for yaml in ["replacement:", "replacement: ~", "replacement: null"] {
+            assert_eq!(parse(yaml).replacement, "", "{yaml}");
+        }
+        assert_eq!(parse("separator: ~").separator, "");
+        assert_eq!(parse("target_label: null").target_label, "");
+        assert!(parse("source_labels: ~").source_labels.is_empty());
+        // Unquoted numbers are strings where Prometheus expects strings.
+        assert_eq!(parse("replacement: 1").replacement, "1");
+        assert!(parse("regex: 0").regex.regex().is_match("0"));
     }
 
     #[test]
