@@ -6,10 +6,12 @@
 //! [`config`] reads the Prometheus-compatible configuration.
 #![deny(clippy::undocumented_unsafe_blocks)]
 
+pub mod build_info;
 pub mod cli;
 pub mod config;
 pub mod encode;
 pub mod http;
+pub mod logging;
 pub mod metrics;
 pub mod pipeline;
 pub mod progress;
@@ -21,5 +23,6 @@ pub mod runtime;
 pub mod series;
 pub mod sink;
 pub mod spool;
+pub mod supervisor;
 pub mod wal;
 pub mod web;
