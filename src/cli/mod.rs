@@ -6,6 +6,7 @@ mod format;
 mod inspect;
 mod run;
 mod signal;
+mod sink;
 
 pub use format::{format_float, parse_float, write_labels};
 
@@ -39,6 +40,9 @@ pub enum Command {
         #[command(subcommand)]
         command: WalCommand,
     },
+    /// A null remote-write receiver that acks everything (for bench/peers).
+    #[command(hide = true)]
+    Sink(sink::SinkArgs),
 }
 
 #[derive(Subcommand, Debug)]
@@ -137,5 +141,6 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Run(args) => run::run(&args),
         Command::Check(args) => run::check(&args),
         Command::Demo(args) => demo::run(&args),
+        Command::Sink(args) => sink::run(&args),
     }
 }
