@@ -3,13 +3,18 @@
 
 Senders (each measured in its own run, one after the other):
 
-  prometheus-rw   Prometheus 2.42 with remote write. Cost = that process minus a second
-                  Prometheus without remote write scraping the same targets in the same window.
+  ringwrite       `ringwrite run` tailing the WAL of a Prometheus (without remote write)
+                  that scrapes the targets; ringwrite's process only. Runs first: its
+                  Prometheus gives the baseline for prometheus-rw.
+  prometheus-rw   Prometheus 2.42 with remote write. Cost = that process minus what the
+                  Prometheus without remote write spent per scraped sample (same load,
+                  previous run), times the samples scraped. (Running both Prometheus at once
+                  would share a window but double the CPU contention on a small machine.)
   agent           Prometheus 2.42 in agent mode (--enable-feature=agent); whole process.
   vmagent-scrape  vmagent scraping the same targets and forwarding; whole process.
   vmagent-relay   Prometheus remote-writes into vmagent, vmagent forwards; vmagent only.
-  ringwrite       `ringwrite run` tailing the WAL of a Prometheus (without remote write)
-                  that scrapes the targets; ringwrite's process only.
+  ringwrite-epoll the same with MONOIO_FORCE_LEGACY_DRIVER=1 (epoll instead of io_uring:
+                  what a container without io_uring gets). Not in the default list.
 
 Load: nginx serves N targets (127.0.0.10, .11, ... on one port) of S gauges each, rotating
 between a few pre-rendered value sets every second; every scraper uses a 1 s interval.
@@ -45,7 +50,9 @@ import urllib.request
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 REPORT_SERIES = 5  # up, scrape_duration_seconds, scrape_samples_scraped, ..._post_metric_relabeling, scrape_series_added
-SCENARIOS = ["prometheus-rw", "agent", "vmagent-scrape", "vmagent-relay", "ringwrite"]
+# ringwrite runs first: its Prometheus (no remote write) is prometheus-rw's baseline.
+SCENARIOS = ["ringwrite", "prometheus-rw", "agent", "vmagent-scrape", "vmagent-relay"]
+EXTRA_SCENARIOS = ["ringwrite-epoll"]
 # The same queue_config for every Prometheus-style sender (Prometheus 2.44+ defaults, which
 # ringwrite also uses); vmagent keeps its own defaults (it batches by size, not by count).
 QUEUE_CONFIG = {
@@ -99,11 +106,12 @@ def mem_kib(pid):
 class Proc:
     """A child process with its log file; stop() sends SIGTERM, then SIGKILL."""
 
-    def __init__(self, name, argv, logdir, cwd=None):
+    def __init__(self, name, argv, logdir, env=None):
         self.name = name
         self.log_path = os.path.join(logdir, name + ".log")
         self.log = open(self.log_path, "wb")
-        self.p = subprocess.Popen(argv, stdout=self.log, stderr=subprocess.STDOUT, cwd=cwd)
+        self.p = subprocess.Popen(argv, stdout=self.log, stderr=subprocess.STDOUT,
+                                  env=dict(os.environ, **(env or {})))
         self.pid = self.p.pid
 
     def alive(self):
@@ -347,7 +355,7 @@ def vmagent(name, work, remote_url, targets=None):
     return p
 
 
-def ringwrite_run(name, work, ringwrite, wal_dir, sink_url, cores):
+def ringwrite_run(name, work, ringwrite, wal_dir, sink_url, cores, env=None):
     d = os.path.join(work, name)
     os.makedirs(d)
     cfg = write(os.path.join(d, "ringwrite.yml"), remote_write_yaml(sink_url, ringwrite=True))
@@ -360,18 +368,21 @@ def ringwrite_run(name, work, ringwrite, wal_dir, sink_url, cores):
         "--storage.path", os.path.join(d, "state"), "--web.listen-address", f"127.0.0.1:{port}",
         "--cores", cores,
     ]
-    p = Proc(name, argv, work)
+    p = Proc(name, argv, work, env)
     p.metrics = f"http://127.0.0.1:{port}/metrics"
     wait_http(p.metrics)
     return p
 
 
-SENT = {
-    "prometheus": "prometheus_remote_storage_samples_total",
-    "ringwrite": "prometheus_remote_storage_samples_total",
-}
+# Samples sent, by the sender's own count (Prometheus and ringwrite use the same name).
+SENT_METRIC = "prometheus_remote_storage_samples_total"
 # vmagent 1.79 has no samples-sent counter; rows pushed into its queue stand in for it.
 VM_ROWS = ("vmagent_rows_inserted_total", "vm_promscrape_scraped_samples_sum")
+
+
+# Samples the scraping process took in: Prometheus server, agent, vmagent.
+INGESTED = ("prometheus_tsdb_head_samples_appended_total", "prometheus_agent_samples_appended_total",
+            "vm_promscrape_scraped_samples_sum")
 
 
 def sender_lag(m):
@@ -383,37 +394,43 @@ def sender_lag(m):
     return max(0.0, hi - sent)
 
 
-def run_scenario(sc, args, work, targets, series_total):
-    """Starts what scenario sc needs, measures the window, stops everything."""
+def run_scenario(sc, args, work, targets, series_total, base):
+    """Starts what scenario sc needs, measures the window, stops everything.
+
+    base: the Prometheus-without-remote-write figures at this load ({"cpu_per_sample",
+    "rss_bytes"}), needed by prometheus-rw, which is charged only what it spends beyond them.
+    """
     procs, out = [], {"scenario": sc}
     sink = Sink(args.ringwrite, work)
+    scrape_only = None  # a Prometheus without remote write in this run, if any
     try:
         if sc == "prometheus-rw":
-            base = prometheus("prom-baseline", work, targets)
             sender = prometheus("prom-rw", work, targets, rw_url=sink.url)
-            procs += [base, sender]
-            measured, baseline = sender, base
+            procs.append(sender)
+            scraper = sender
+        elif sc == "prometheus-baseline":
+            sender = prometheus("prom-baseline", work, targets)
+            procs.append(sender)
+            scraper = scrape_only = sender
         elif sc == "agent":
             sender = prometheus("prom-agent", work, targets, rw_url=sink.url, agent=True)
             procs.append(sender)
-            measured, baseline = sender, None
+            scraper = sender
         elif sc == "vmagent-scrape":
             sender = vmagent("vmagent-scrape", work, sink.url, targets)
             procs.append(sender)
-            measured, baseline = sender, None
+            scraper = sender
         elif sc == "vmagent-relay":
-            relay = vmagent("vmagent-relay", work, sink.url)
-            feeder = prometheus("prom-feeder", work, targets, rw_url=relay.write_url)
-            procs += [relay, feeder]
-            measured, baseline, sender = relay, None, relay
-        elif sc == "ringwrite":
-            base = prometheus("prom-wal", work, targets)
-            procs.append(base)
-            rw = ringwrite_run("ringwrite", work, args.ringwrite, os.path.join(base.data, "wal"),
-                               sink.url, args.ringwrite_cores)
-            procs.append(rw)
-            measured, baseline, sender = rw, None, rw
-            out["prometheus_scrape_only"] = {"pid": base.pid}
+            sender = vmagent("vmagent-relay", work, sink.url)
+            scraper = prometheus("prom-feeder", work, targets, rw_url=sender.write_url)
+            procs += [sender, scraper]
+        elif sc in ("ringwrite", "ringwrite-epoll"):
+            scraper = scrape_only = prometheus("prom-wal", work, targets)
+            procs.append(scraper)
+            env = {"MONOIO_FORCE_LEGACY_DRIVER": "1"} if sc == "ringwrite-epoll" else None
+            sender = ringwrite_run("ringwrite", work, args.ringwrite, os.path.join(scraper.data, "wal"),
+                                   sink.url, args.ringwrite_cores, env)
+            procs.append(sender)
         else:
             raise ValueError(sc)
 
@@ -421,12 +438,11 @@ def run_scenario(sc, args, work, targets, series_total):
         for p in procs:
             if not p.alive():
                 raise RuntimeError(f"{p.name} exited during warm-up:\n{p.tail()}")
-        watch = [p for p in procs]
         t0 = time.time()
-        cpu0 = {p.name: cpu_seconds(p.pid) for p in watch}
+        cpu0 = {p.name: cpu_seconds(p.pid) for p in procs}
         s0 = sink.stats()
-        m0 = scrape(sender.metrics)
-        lags, sender_lags, rss_max = [], [], {p.name: 0 for p in watch}
+        m0, i0 = scrape(sender.metrics), scrape(scraper.metrics)
+        lags, sender_lags, rss_max = [], [], {p.name: 0 for p in procs}
         load0 = os.getloadavg()
         while time.time() - t0 < args.window:
             time.sleep(2)
@@ -436,13 +452,13 @@ def run_scenario(sc, args, work, targets, series_total):
             sl = sender_lag(scrape(sender.metrics))
             if sl is not None:
                 sender_lags.append(sl)
-            for p in watch:
+            for p in procs:
                 rss_max[p.name] = max(rss_max[p.name], mem_kib(p.pid)[0])
         wall = time.time() - t0
-        cpu1 = {p.name: cpu_seconds(p.pid) for p in watch}
+        cpu1 = {p.name: cpu_seconds(p.pid) for p in procs}
         s1 = sink.stats()
-        m1 = scrape(sender.metrics)
-        mem = {p.name: mem_kib(p.pid) for p in watch}
+        m1, i1 = scrape(sender.metrics), scrape(scraper.metrics)
+        mem = {p.name: mem_kib(p.pid) for p in procs}
         load1 = os.getloadavg()
     finally:
         for p in reversed(procs):
@@ -451,31 +467,44 @@ def run_scenario(sc, args, work, targets, series_total):
 
     cpu = {n: cpu1[n] - cpu0[n] for n in cpu1}
     sink_wall = s1["elapsed_s"] - s0["elapsed_s"]
-    samples = s1["samples"] - s0["samples"]
-    rate = samples / sink_wall if sink_wall > 0 else 0
-    cost = cpu[measured.name] - (cpu[baseline.name] if baseline else 0)
-    rss = mem[measured.name][0] - (mem[baseline.name][0] if baseline else 0)
-    sent_name = SENT["ringwrite" if sc == "ringwrite" else "prometheus"]
+    received = s1["samples"] - s0["samples"]
+    ingest_rate = sum(i1.get(n, 0) - i0.get(n, 0) for n in INGESTED) / wall
+    # Cost is per sample delivered; a baseline (no sink traffic) is per sample scraped.
+    rate = received / sink_wall if received and sink_wall > 0 else ingest_rate
+    cost = cpu[sender.name]
+    rss = mem[sender.name][0] * 1024
+    rss_peak = rss_max[sender.name] * 1024
+    if sc == "prometheus-rw":
+        if not base:
+            raise RuntimeError("prometheus-rw needs a baseline at the same load")
+        cost -= base["cpu_per_sample"] * ingest_rate * wall
+        rss -= base["rss_bytes"]
+        rss_peak -= base["rss_bytes"]
     if sc.startswith("vmagent"):
-        sent = sum(m1.get(n, 0) - m0.get(n, 0) for n in VM_ROWS[:1]) or (
-            m1.get(VM_ROWS[1], 0) - m0.get(VM_ROWS[1], 0))
+        sent = m1.get(VM_ROWS[0], 0) - m0.get(VM_ROWS[0], 0) or m1.get(VM_ROWS[1], 0) - m0.get(VM_ROWS[1], 0)
     else:
-        sent = m1.get(sent_name, 0) - m0.get(sent_name, 0)
+        sent = m1.get(SENT_METRIC, 0) - m0.get(SENT_METRIC, 0)
+    lag_max = max(lags) if lags else None
     out.update(
         {
             "window_s": round(wall, 1),
-            "samples_received": samples,
-            "samples_per_sec": round(rate),
+            "ingested_per_sec": round(ingest_rate),
+            "samples_received": received,
+            "samples_per_sec": round(received / sink_wall) if sink_wall > 0 else 0,
+            "keeps_up": bool(received) and received / sink_wall >= 0.95 * ingest_rate
+            and lag_max is not None and lag_max < 10,
             "sender_samples_counted": round(sent),
+            "connections_to_sink": s1["connections"],
+            "shards_end": m1.get("prometheus_remote_storage_shards"),
             "cpu_seconds": round(cost, 2),
             "cores_used": round(cost / wall, 3),
             "cpu_seconds_per_million_samples": round(cost / wall / rate * 1e6, 3) if rate else None,
-            "rss_bytes": rss * 1024,
-            "rss_max_bytes": (rss_max[measured.name] - (rss_max[baseline.name] if baseline else 0)) * 1024,
-            "hwm_bytes": mem[measured.name][1] * 1024,
-            "rss_bytes_per_series": round(rss * 1024 / series_total),
+            "rss_bytes": rss,
+            "rss_max_bytes": rss_peak,
+            "hwm_bytes": mem[sender.name][1] * 1024,
+            "rss_bytes_per_series": round(rss / series_total),
             "lag_receiver_mean_s": round(sum(lags) / len(lags), 2) if lags else None,
-            "lag_receiver_max_s": round(max(lags), 2) if lags else None,
+            "lag_receiver_max_s": round(lag_max, 2) if lags else None,
             "lag_sender_mean_s": round(sum(sender_lags) / len(sender_lags), 2) if sender_lags else None,
             "lag_sender_max_s": round(max(sender_lags), 2) if sender_lags else None,
             "loadavg_1m": [round(load0[0], 2), round(load1[0], 2)],
@@ -486,11 +515,11 @@ def run_scenario(sc, args, work, targets, series_total):
             },
         }
     )
-    if "prometheus_scrape_only" in out:
-        base_name = "prom-wal"
+    if scrape_only is not None and ingest_rate > 0:
         out["prometheus_scrape_only"] = {
-            "cpu_seconds_per_million_samples": round(cpu[base_name] / wall / rate * 1e6, 3) if rate else None,
-            "rss_bytes": mem[base_name][0] * 1024,
+            "cpu_seconds_per_million_samples": round(cpu[scrape_only.name] / wall / ingest_rate * 1e6, 3),
+            "cpu_per_sample": cpu[scrape_only.name] / wall / ingest_rate,
+            "rss_bytes": mem[scrape_only.name][0] * 1024,
         }
     return out
 
@@ -542,11 +571,12 @@ def ratios(results):
             continue
         r = {}
         for sc, v in load["scenarios"].items():
-            if sc == "ringwrite" or not v.get("cpu_seconds_per_million_samples"):
+            if sc.startswith("ringwrite") or not v.get("cpu_seconds_per_million_samples"):
                 continue
             r[sc] = {
                 "cpu": round(v["cpu_seconds_per_million_samples"] / rw["cpu_seconds_per_million_samples"], 1),
                 "rss": round(v["rss_bytes"] / rw["rss_bytes"], 1) if rw["rss_bytes"] > 0 else None,
+                "keeps_up": v.get("keeps_up", True),
             }
         out[str(load["target_samples_per_sec"])] = r
     return out
@@ -570,12 +600,15 @@ def markdown(doc):
         f"Prometheus-style senders share queue_config {json.dumps(QUEUE_CONFIG)}; vmagent keeps its "
         f"defaults. ringwrite: `--cores {doc['ringwrite_cores']}`, `protocol: http1`, RW 1.0.",
         "",
-        "CPU counts each sender's own process (utime+stime) over the window. prometheus-rw is "
-        "Prometheus with remote write minus Prometheus without, scraping the same targets in the "
-        "same window; agent and vmagent-scrape are whole processes (scraping included); "
+        "CPU counts each sender's own process (utime+stime) over the window, per sample the sink "
+        "received. prometheus-rw is Prometheus with remote write minus what Prometheus without "
+        "remote write (the one ringwrite tailed: same load, previous run) spends per scraped "
+        "sample; its RSS likewise. agent and vmagent-scrape are whole processes (scraping included); "
         "vmagent-relay and ringwrite are the forwarder only. Lag (receiver) is wall clock minus "
         "the newest sample timestamp the sink has received, sampled every 2 s; lag (sender) is "
-        "the sender's highest_timestamp_in minus queue_highest_sent_timestamp. "
+        "the sender's highest_timestamp_in minus queue_highest_sent_timestamp. A sender is "
+        "*behind* when the sink got less than 95 % of what was scraped or the lag passed 10 s: "
+        "its RSS then includes a backlog. "
         "Other agents loaded this 2-vCPU machine during the runs (1-min load average given): "
         "per-process CPU per sample is much less affected than wall-clock rates, but not immune "
         "(cache and frequency contention).",
@@ -587,42 +620,46 @@ def markdown(doc):
             f"({load['series_per_target']} series x {doc['targets']} targets + report series = "
             f"{load['series_total']} series)",
             "",
-            "| sender | samples/s at sink | CPU s per M samples | cores | RSS MiB | RSS B/series | "
-            "lag recv mean / max s | lag sender mean / max s | load avg |",
-            "|---|---|---|---|---|---|---|---|---|",
+            "| sender | scraped/s | samples/s at sink | CPU s per M samples | cores | RSS MiB | "
+            "RSS B/series | lag recv mean / max s | lag sender mean / max s | conns | load avg |",
+            "|---|---|---|---|---|---|---|---|---|---|---|",
         ]
-        for sc in SCENARIOS:
+        for sc in SCENARIOS + EXTRA_SCENARIOS:
             v = load["scenarios"].get(sc)
             if not v:
                 continue
             if "error" in v:
-                lines.append(f"| {sc} | failed: {v['error'][:120]} |||||||| ")
+                lines.append(f"| {sc} | failed: {v['error'][:120]} |||||||||| ")
                 continue
             ls = (f"{v['lag_sender_mean_s']} / {v['lag_sender_max_s']}"
                   if v["lag_sender_mean_s"] is not None else "n/a")
             lines.append(
-                f"| {sc} | {v['samples_per_sec']:,} | {v['cpu_seconds_per_million_samples']} | "
+                f"| {sc} | {v.get('ingested_per_sec', 0):,} | {v['samples_per_sec']:,}"
+                f"{'' if v.get('keeps_up', True) else ' (behind)'} | "
+                f"{v['cpu_seconds_per_million_samples']} | "
                 f"{v['cores_used']} | {fmt_mib(v['rss_bytes'])} | {v['rss_bytes_per_series']} | "
                 f"{v['lag_receiver_mean_s']} / {v['lag_receiver_max_s']} | {ls} | "
+                f"{v.get('connections_to_sink', '')} | "
                 f"{v['loadavg_1m'][0]}-{v['loadavg_1m'][1]} |"
             )
-        p = load["scenarios"].get("ringwrite", {}).get("prometheus_scrape_only")
+        p = load.get("prometheus_without_remote_write")
         if p:
-            lines += ["", f"For scale: the Prometheus that ringwrite tailed (scraping + TSDB, no remote "
-                          f"write) spent {p['cpu_seconds_per_million_samples']} CPU s per M samples and "
+            lines += ["", f"For scale: Prometheus without remote write (scraping + TSDB) spent "
+                          f"{p['cpu_seconds_per_million_samples']} CPU s per M samples scraped and "
                           f"held {fmt_mib(p['rss_bytes'])} MiB."]
         lines.append("")
     lines += ["## ringwrite's advantage (peer / ringwrite)", "",
               "| load | peer | CPU per sample | RSS |", "|---|---|---|---|"]
     for load, r in doc["ratios"].items():
         for sc, v in r.items():
-            lines.append(f"| {int(load) // 1000} k/s | {sc} | {v['cpu']}x | {v['rss']}x |")
+            note = "" if v.get("keeps_up", True) else " (peer behind)"
+            lines.append(f"| {int(load) // 1000} k/s | {sc}{note} | {v['cpu']}x | {v['rss']}x |")
     lines += ["", f"Chart: [{os.path.basename(doc['chart'])}]({os.path.basename(doc['chart'])})", ""]
     return "\n".join(lines)
 
 
 COLORS = {"prometheus-rw": "#e6522c", "agent": "#f29e6d", "vmagent-scrape": "#5b5ea6",
-          "vmagent-relay": "#9a9cd6", "ringwrite": "#2a9d4a"}
+          "vmagent-relay": "#9a9cd6", "ringwrite": "#2a9d4a", "ringwrite-epoll": "#8fd19e"}
 
 
 def svg_chart(doc):
@@ -645,7 +682,8 @@ def svg_chart(doc):
         out.append(f'<line x1="{x0}" y1="{top + ph}" x2="{x0 + pw}" y2="{top + ph}" stroke="black"/>')
         group_w = pw / max(1, len(loads))
         for li, load in enumerate(loads):
-            scs = [s for s in SCENARIOS if s in load["scenarios"] and "error" not in load["scenarios"][s]]
+            scs = [s for s in SCENARIOS + EXTRA_SCENARIOS
+                   if s in load["scenarios"] and "error" not in load["scenarios"][s]]
             bw = (group_w - 30) / max(1, len(scs))
             for si, sc in enumerate(scs):
                 v = load["scenarios"][sc].get(key) or 0
@@ -658,7 +696,8 @@ def svg_chart(doc):
             out.append(f'<text x="{x0 + li * group_w + group_w / 2:.1f}" y="{top + ph + 16}" '
                        f'text-anchor="middle">{load["target_samples_per_sec"] // 1000} k samples/s</text>')
     lx = left
-    for sc in SCENARIOS:
+    present = {s for l in loads for s in l["scenarios"]}
+    for sc in [s for s in SCENARIOS + EXTRA_SCENARIOS if s in present]:
         out.append(f'<rect x="{lx}" y="{h - 40}" width="12" height="12" fill="{COLORS[sc]}"/>')
         out.append(f'<text x="{lx + 16}" y="{h - 30}">{sc}</text>')
         lx += 30 + 7 * len(sc)
@@ -702,8 +741,8 @@ def main():
         sys.exit("--targets must be 1..240")
     scenarios = [s for s in args.scenarios.split(",") if s]
     for s in scenarios:
-        if s not in SCENARIOS:
-            sys.exit(f"unknown scenario {s}; known: {', '.join(SCENARIOS)}")
+        if s not in SCENARIOS + EXTRA_SCENARIOS:
+            sys.exit(f"unknown scenario {s}; known: {', '.join(SCENARIOS + EXTRA_SCENARIOS)}")
     date = datetime.datetime.now(datetime.timezone.utc)
     stem = args.name or f"{date:%Y-%m-%d}-peers"
     os.makedirs(args.out, exist_ok=True)
@@ -724,17 +763,16 @@ def main():
         doc["results"].append(load)
         nginx, rot, targets = start_nginx(work, args.targets, series)
         try:
+            base = None
             for sc in scenarios:
-                print(f"[{time.strftime('%H:%M:%S')}] {rate} samples/s: {sc} ...", file=sys.stderr, flush=True)
-                run_dir = os.path.join(work, sc)
-                os.makedirs(run_dir)
-                try:
-                    r = run_scenario(sc, args, run_dir, targets, load["series_total"])
-                except Exception as e:  # a failed peer is reported, the others still run
-                    r = {"scenario": sc, "error": str(e)}
+                if sc == "prometheus-rw" and base is None:
+                    r = one_run("prometheus-baseline", args, work, targets, load, None)
+                    base = r.get("prometheus_scrape_only")
+                r = one_run(sc, args, work, targets, load, base)
                 load["scenarios"][sc] = r
-                print(json.dumps(r), file=sys.stderr, flush=True)
-                shutil.rmtree(run_dir, ignore_errors=True)
+                if base is None and "prometheus_scrape_only" in r:
+                    base = r["prometheus_scrape_only"]
+            load["prometheus_without_remote_write"] = base
         finally:
             rot.stop_flag.set()
             nginx.stop()
@@ -744,6 +782,20 @@ def main():
         json.dump(doc, f, indent=2)
     finish(doc)
     return 0
+
+
+def one_run(sc, args, work, targets, load, base):
+    print(f"[{time.strftime('%H:%M:%S')}] {load['target_samples_per_sec']} samples/s: {sc} ...",
+          file=sys.stderr, flush=True)
+    run_dir = os.path.join(work, sc)
+    os.makedirs(run_dir)
+    try:
+        r = run_scenario(sc, args, run_dir, targets, load["series_total"], base)
+    except Exception as e:  # a failed peer is reported, the others still run
+        r = {"scenario": sc, "error": str(e)}
+    print(json.dumps(r), file=sys.stderr, flush=True)
+    shutil.rmtree(run_dir, ignore_errors=True)
+    return r
 
 
 def finish(doc):
