@@ -303,7 +303,8 @@ mod tests {
     #[test]
     fn count_rw1_counts_samples_and_histograms() {
         // (series shapes (labels, samples, histograms), samples, histograms, newest ms)
-        let cases: &[(&[(usize, usize, usize)], u64, u64, i64)] = &[
+        type Shape = (usize, usize, usize);
+        let cases: &[(&[Shape], u64, u64, i64)] = &[
             (&[], 0, 0, 0),
             (&[(3, 1, 0)], 1, 0, BASE_MS),
             (&[(0, 0, 0)], 0, 0, 0),
