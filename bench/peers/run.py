@@ -682,7 +682,7 @@ def svg_chart(doc):
            f'font-family="sans-serif" font-size="11">',
            f'<rect width="{w}" height="{h}" fill="white"/>',
            f'<text x="{w / 2}" y="22" text-anchor="middle" font-size="15">Remote-write senders at the '
-           f'same scrape load ({doc["date"]}, {doc["machine"]["nproc"]} vCPU, lower is better)</text>']
+           f'same scrape load ({doc["date"][:10]}, {doc["machine"]["nproc"]} vCPU, lower is better)</text>']
     for pi, (title, key, fmt) in enumerate(panels):
         x0 = left + pi * (pw + 30)
         vals = [v.get(key) or 0 for l in loads for v in l["scenarios"].values() if "error" not in v]
@@ -696,12 +696,13 @@ def svg_chart(doc):
             bw = (group_w - 30) / max(1, len(scs))
             for si, sc in enumerate(scs):
                 v = load["scenarios"][sc].get(key) or 0
+                mark = "" if load["scenarios"][sc].get("keeps_up", True) else "*"
                 bh = ph * v / vmax
                 bx = x0 + li * group_w + 15 + si * bw
                 out.append(f'<rect x="{bx:.1f}" y="{top + ph - bh:.1f}" width="{bw - 3:.1f}" '
                            f'height="{bh:.1f}" fill="{COLORS[sc]}"><title>{sc}: {fmt.format(v)}</title></rect>')
                 out.append(f'<text x="{bx + (bw - 3) / 2:.1f}" y="{top + ph - bh - 3:.1f}" '
-                           f'text-anchor="middle" font-size="9">{fmt.format(v)}</text>')
+                           f'text-anchor="middle" font-size="9">{fmt.format(v)}{mark}</text>')
             out.append(f'<text x="{x0 + li * group_w + group_w / 2:.1f}" y="{top + ph + 16}" '
                        f'text-anchor="middle">{load["target_samples_per_sec"] // 1000} k samples/s</text>')
     lx = left
@@ -710,9 +711,9 @@ def svg_chart(doc):
         out.append(f'<rect x="{lx}" y="{h - 40}" width="12" height="12" fill="{COLORS[sc]}"/>')
         out.append(f'<text x="{lx + 16}" y="{h - 30}">{sc}</text>')
         lx += 30 + 7 * len(sc)
-    out.append(f'<text x="{left}" y="{h - 10}" font-size="10">prometheus-rw = with minus without '
-               f'remote write; agent, vmagent-scrape include scraping; vmagent-relay, ringwrite: '
-               f'forwarder only. Source: {os.path.basename(doc["json"])}</text>')
+    out.append(f'<text x="{left}" y="{h - 10}" font-size="10">prometheus-rw: with minus without '
+               f'remote write; agent, vmagent-scrape: whole process; relay, ringwrite: forwarder '
+               f'only; * fell behind. {os.path.basename(doc["json"])}</text>')
     out.append("</svg>")
     return "\n".join(out) + "\n"
 
@@ -744,6 +745,9 @@ def main():
     if args.chart_only:
         with open(args.chart_only) as f:
             doc = json.load(f)
+        # Files that were renamed after the run keep their own stem.
+        stem = os.path.splitext(args.chart_only)[0]
+        doc.update(json=args.chart_only, md=stem + ".md", chart=stem + ".svg")
         finish(doc)
         return 0
 
