@@ -300,9 +300,10 @@ impl RemoteWriteConfig {
         }
         self.refuse_unsupported()?;
         let uri = parse_url(&self.url)?;
-        for (index, rule) in self.write_relabel_configs.iter().enumerate() {
+        for (index, rule) in self.write_relabel_configs.iter_mut().enumerate() {
             rule.validate(scheme)
                 .map_err(|reason| EndpointError::Relabel { index, reason })?;
+            rule.name_validation = scheme;
         }
         http_client::validate_headers(&self.headers)?;
         self.fold_bearer_token()?;

@@ -42,6 +42,17 @@ pub struct Endpoint {
     pub(crate) template: RequestTemplate,
     pub(crate) auth: AuthSpec,
     rw1_fallback: AtomicBool,
+    /// Per-batch log limits shared by this endpoint's pools on every core, so a failing
+    /// receiver logs one line per interval per endpoint, not one per core.
+    log_limits: std::sync::OnceLock<LogLimits>,
+}
+
+/// The rate limits of an endpoint's repeating log lines.
+#[derive(Debug)]
+pub(crate) struct LogLimits {
+    pub retry: crate::logging::RateLimit,
+    pub drop: crate::logging::RateLimit,
+    pub conn: crate::logging::RateLimit,
 }
 
 impl Endpoint {
@@ -109,6 +120,7 @@ impl Endpoint {
             remote_timeout: cfg.remote_timeout,
             auth,
             rw1_fallback: AtomicBool::new(false),
+            log_limits: std::sync::OnceLock::new(),
         })
     }
 
@@ -158,9 +170,33 @@ impl Endpoint {
     }
 }
 
+impl Endpoint {
+    /// The endpoint's log limits; the first pool to ask sets the interval.
+    pub(crate) fn log_limits(&self, interval: Duration) -> &LogLimits {
+        self.log_limits.get_or_init(|| LogLimits {
+            retry: crate::logging::RateLimit::new(interval),
+            drop: crate::logging::RateLimit::new(interval),
+            conn: crate::logging::RateLimit::new(interval),
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn log_limits_are_one_per_endpoint() {
+        let e = Endpoint::new(&EndpointConfig::new(String::from("http://127.0.0.1:9/w"))).unwrap();
+        let now = std::time::Instant::now();
+        // The first caller's interval holds; a second pool (another core) shares the limit.
+        let a = e.log_limits(Duration::from_secs(60));
+        let b = e.log_limits(Duration::from_secs(1));
+        assert!(std::ptr::eq(a, b));
+        assert_eq!(a.retry.allow(now), Some(0));
+        assert_eq!(b.retry.allow(now + Duration::from_secs(2)), None);
+        assert_eq!(b.drop.allow(now), Some(0), "kinds are limited separately");
+    }
 
     #[test]
     fn url_parts_table() {

@@ -157,9 +157,6 @@ struct Inner {
     closed: Cell<bool>,
     stats: Cell<PoolStats>,
     in_flight: Cell<usize>,
-    log_retry: LogLimiter,
-    log_drop: LogLimiter,
-    log_conn: LogLimiter,
 }
 
 impl Pool {
@@ -189,9 +186,6 @@ impl Pool {
                 closed: Cell::new(false),
                 stats: Cell::new(PoolStats::default()),
                 in_flight: Cell::new(0),
-                log_retry: LogLimiter::new(opts.error_log_interval),
-                log_drop: LogLimiter::new(opts.error_log_interval),
-                log_conn: LogLimiter::new(opts.error_log_interval),
                 endpoint,
                 opts,
             }),
@@ -213,11 +207,11 @@ impl Pool {
     }
 
     pub(crate) fn limiter_retry(&self) -> &LogLimiter {
-        &self.inner.log_retry
+        &self.inner.log_limits().retry
     }
 
     pub(crate) fn limiter_drop(&self) -> &LogLimiter {
-        &self.inner.log_drop
+        &self.inner.log_limits().drop
     }
 
     /// Closes every connection; waiting and later requests fail with [`SendError::Shutdown`].
@@ -440,7 +434,7 @@ impl Pool {
             Ok(s) => s,
             Err(e) => {
                 inner.bump(|s| s.connect_errors += 1);
-                if let Some(suppressed) = inner.log_conn.allow(Instant::now()) {
+                if let Some(suppressed) = inner.log_limits().conn.allow(Instant::now()) {
                     tracing::warn!(endpoint = %endpoint.name, error = %e, suppressed, "Cannot open a connection.");
                 }
                 return Err(e);
@@ -595,6 +589,11 @@ impl Pool {
 }
 
 impl Inner {
+    /// The endpoint-wide (all cores) limits of repeating log lines.
+    fn log_limits(&self) -> &crate::http::endpoint::LogLimits {
+        self.endpoint.log_limits(self.opts.error_log_interval)
+    }
+
     fn bump(&self, f: impl FnOnce(&mut PoolStats)) {
         let mut s = self.stats.get();
         f(&mut s);
@@ -639,7 +638,7 @@ fn on_h2_exit(pool: &Weak<Inner>, id: u64, exit: DriverExit) {
             tracing::warn!(endpoint = %name, conn = id, "HTTP/2 PING not answered in time; closed the connection.");
         }
         DriverExit::Error(error) => {
-            if let Some(suppressed) = inner.log_conn.allow(Instant::now()) {
+            if let Some(suppressed) = inner.log_limits().conn.allow(Instant::now()) {
                 tracing::info!(endpoint = %name, conn = id, %error, suppressed, "HTTP/2 connection ended with an error.");
             }
         }
