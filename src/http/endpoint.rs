@@ -16,7 +16,9 @@ use super::{
     config::{redact_url, EndpointConfig, Protocol},
     error::ConfigError,
     headers::{RequestTemplate, WireFormat},
+    oauth2::TokenSource,
     response::FallbackCause,
+    sigv4::{process_env, SigV4Signer},
     tls::{self, ALPN_H2, ALPN_HTTP1},
 };
 
@@ -106,7 +108,14 @@ impl Endpoint {
         } else {
             None
         };
-        let auth = AuthSpec::new(&name, cfg.basic_auth.as_ref(), cfg.authorization.as_ref())?;
+        let auth = if let Some(o) = &cfg.oauth2 {
+            AuthSpec::OAuth2(Arc::new(TokenSource::start(&name, o, cfg.remote_timeout)?))
+        } else if let Some(s) = &cfg.sigv4 {
+            let signer = SigV4Signer::new(&name, s, &host_port, &path, &process_env)?;
+            AuthSpec::SigV4(Arc::new(signer))
+        } else {
+            AuthSpec::new(&name, cfg.basic_auth.as_ref(), cfg.authorization.as_ref())?
+        };
         Ok(Self {
             template: RequestTemplate::new(&path, &host_port, &cfg.headers),
             name: Arc::from(name.as_str()),
@@ -142,6 +151,22 @@ impl Endpoint {
     /// Per-request timeout.
     pub fn remote_timeout(&self) -> Duration {
         self.remote_timeout
+    }
+
+    /// OAuth2 endpoints: how many token requests were made so far (successful or not).
+    pub fn oauth2_token_fetches(&self) -> Option<u64> {
+        match &self.auth {
+            AuthSpec::OAuth2(src) => Some(src.fetches()),
+            _ => None,
+        }
+    }
+
+    /// SigV4 endpoints: the access key id requests are signed with (not a secret).
+    pub fn sigv4_access_key(&self) -> Option<&str> {
+        match &self.auth {
+            AuthSpec::SigV4(s) => Some(s.access_key()),
+            _ => None,
+        }
     }
 
     /// The format to encode the next batch in: `configured`, unless the receiver showed it

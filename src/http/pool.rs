@@ -28,7 +28,7 @@ use bytes::Bytes;
 use monoio::net::TcpStream;
 
 use super::{
-    auth::Authorizer,
+    auth::{Authorizer, RequestAuth},
     config::Protocol,
     endpoint::Endpoint,
     error::{SendError, Stage},
@@ -41,6 +41,9 @@ use super::{
     response::{Response, SentCounts},
     tls::ALPN_H2,
 };
+
+/// How often a send waiting for an OAuth2 token checks for one.
+const TOKEN_POLL: Duration = Duration::from_millis(10);
 
 /// How often a request may be moved to another connection without counting as a failure.
 pub const MAX_TRANSPARENT_RETRIES: u32 = 3;
@@ -98,6 +101,8 @@ pub struct WriteRequest {
     pub attempt: u32,
     /// What the body holds (for [`super::classify`]).
     pub counts: SentCounts,
+    /// The tenant header of this request (`tenant_label`), if any.
+    pub tenant: Option<(http::HeaderName, http::HeaderValue)>,
 }
 
 /// Counters and gauges of a pool.
@@ -227,13 +232,38 @@ impl Pool {
     }
 
     /// Sends one request and returns the response, whatever its status. Bounded by
-    /// `remote_timeout` from start to the last response byte.
+    /// `remote_timeout` from start to the last response byte. An OAuth2 endpoint answering
+    /// `401` gets one more try with a newly fetched token (its own `remote_timeout`).
     pub async fn send(&self, req: &WriteRequest) -> Result<Response, SendError> {
+        let used = Cell::new(None);
+        let result = self.send_once(req, 0, &used).await;
+        if let (Ok(response), Some(generation)) = (&result, used.get()) {
+            if response.status == http::StatusCode::UNAUTHORIZED {
+                if let Some(source) = self.inner.auth.token_source() {
+                    tracing::debug!(endpoint = %self.inner.endpoint.name, generation,
+                        "Receiver refused the OAuth2 token; fetching a new one and sending again.");
+                    source.reject(generation);
+                    return self.send_once(req, generation + 1, &used).await;
+                }
+            }
+        }
+        result
+    }
+
+    /// One try. `min_token` is the oldest OAuth2 token generation that may be used; the
+    /// generation actually used is stored in `used`.
+    async fn send_once(
+        &self,
+        req: &WriteRequest,
+        min_token: u64,
+        used: &Cell<Option<u64>>,
+    ) -> Result<Response, SendError> {
         let inner = &self.inner;
         let timeout = inner.endpoint.remote_timeout;
         let stage = Cell::new(Stage::AcquiringConnection);
         let in_flight = InFlight::new(inner);
-        let result = monoio::time::timeout(timeout, self.send_inner(req, &stage)).await;
+        let result =
+            monoio::time::timeout(timeout, self.send_inner(req, &stage, min_token, used)).await;
         drop(in_flight);
         let result = result.unwrap_or_else(|_elapsed| {
             inner.bump(|s| s.timeouts += 1);
@@ -250,14 +280,43 @@ impl Pool {
         result
     }
 
+    /// The auth headers for `req`; waits (polling, within the caller's timeout) while an
+    /// OAuth2 endpoint has no valid token of generation `min_token` or newer.
+    async fn request_auth(
+        &self,
+        req: &WriteRequest,
+        stage: &Cell<Stage>,
+        min_token: u64,
+    ) -> RequestAuth {
+        loop {
+            let auth = self
+                .inner
+                .auth
+                .for_request(Instant::now(), req.format, &req.body);
+            match auth {
+                Some(a) if a.token_generation.is_none_or(|g| g >= min_token) => return a,
+                _ => {
+                    stage.set(Stage::AwaitingToken);
+                    monoio::time::sleep(TOKEN_POLL).await;
+                }
+            }
+        }
+    }
+
     async fn send_inner(
         &self,
         req: &WriteRequest,
         stage: &Cell<Stage>,
+        min_token: u64,
+        used: &Cell<Option<u64>>,
     ) -> Result<Response, SendError> {
         let inner = &self.inner;
         let endpoint = &inner.endpoint;
-        let authorization = inner.auth.header(Instant::now());
+        let mut auth = self.request_auth(req, stage, min_token).await;
+        auth.extra.extend(req.tenant.iter().cloned());
+        stage.set(Stage::AcquiringConnection);
+        used.set(auth.token_generation);
+        let authorization = auth.authorization.as_ref();
         let max_drain = inner.opts.max_response_drain;
         let mut moved = 0;
         loop {
@@ -270,7 +329,8 @@ impl Pool {
                     endpoint.template.render_h1(
                         &mut conn.head,
                         req.format,
-                        authorization.as_ref(),
+                        authorization,
+                        &auth.extra,
                         req.attempt,
                         req.body.len(),
                     );
@@ -311,7 +371,8 @@ impl Pool {
                     *request.uri_mut() = endpoint.uri.clone();
                     *request.headers_mut() = endpoint.template.h2_headers(
                         req.format,
-                        authorization.as_ref(),
+                        authorization,
+                        &auth.extra,
                         req.attempt,
                         req.body.len(),
                     );

@@ -349,6 +349,11 @@ impl Reader {
             },
             format,
             sample_age_limit: q.sample_age_limit,
+            rate_limit: crate::queue::RateLimit::from_config(q, spec.fixed_shards, {
+                let stats = Arc::clone(&stats);
+                Box::new(move || stats.shards.load(Ordering::Relaxed) as usize)
+            }),
+            tenants: crate::queue::Tenants::from_config(&spec.endpoint.config),
         };
         let (min, max) = match spec.fixed_shards {
             Some(n) => (n, n),
