@@ -9,6 +9,7 @@
 pub mod cli;
 pub mod config;
 pub mod encode;
+pub mod gen;
 pub mod http;
 pub mod metrics;
 pub mod pipeline;

@@ -1,12 +1,14 @@
 //! Command-line interface: `ringwrite <command>`. Flags follow Prometheus's spelling and
 //! take both `--flag=value` and `--flag value`.
 
+mod bench;
 mod demo;
 mod format;
 mod inspect;
 mod run;
 mod signal;
 
+pub use bench::BenchArgs;
 pub use format::{format_float, parse_float, write_labels};
 
 use clap::{Args, Parser, Subcommand};
@@ -34,6 +36,9 @@ pub enum Command {
     Check(CheckArgs),
     /// Ship a bundled Prometheus WAL through the whole pipeline to an in-process receiver.
     Demo(DemoArgs),
+    /// Generate a WAL, ship it with the real pipeline to an in-process receiver that
+    /// verifies every sample, and report throughput, CPU, memory and lag.
+    Bench(BenchArgs),
     /// Work with a Prometheus WAL directory.
     Wal {
         #[command(subcommand)]
@@ -137,5 +142,6 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Run(args) => run::run(&args),
         Command::Check(args) => run::check(&args),
         Command::Demo(args) => demo::run(&args),
+        Command::Bench(args) => bench::run(&args),
     }
 }

@@ -1,0 +1,501 @@
+//! The verifying receiver: a [`Handler`] that decodes every RW 1.0 / 2.0 request with the
+//! reference protos and checks it against the generator's [`Model`]: each series found by
+//! its `id` label has exactly the model's labels, its samples and histograms arrive in
+//! order with the model's values and timestamps, with no gap and no duplicate, and its
+//! exemplars are the model's. Lag (WAL append to this answer) is read from the
+//! [`AppendLog`] per sample into an hdrhistogram, overall and per second.
+//!
+//! Faults for tests of the harness itself and of senders: a fixed delay before every
+//! answer, a `503` for every n-th request (not counted: the sender must resend it), and
+//! "losing" the first n samples of accepted requests (the run must then fail).
+
+use super::model::{Model, SeriesKind, Timestamps};
+use super::AppendLog;
+use crate::encode::proto::{v1, v2};
+use crate::sink::{Handler, ReceivedRequest, Reply};
+use hdrhistogram::Histogram as Hdr;
+use prost::Message;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+/// Scripted misbehaviour of the sink.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Faults {
+    /// Delay before every answer.
+    pub latency: Duration,
+    /// Answer every n-th request with 503 without looking at it (0: never).
+    pub error_every: u64,
+    /// Ignore this many samples of accepted requests (they then count as missing).
+    pub drop_samples: u64,
+}
+
+/// Error kinds the verifier counts.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct VerifyErrors {
+    pub undecodable: u64,
+    pub unknown_series: u64,
+    pub label_mismatch: u64,
+    pub bad_value: u64,
+    pub bad_timestamp: u64,
+    /// A sample whose index is below the next expected one (sent twice).
+    pub duplicate: u64,
+    /// A sample whose index is above the next expected one (an earlier one is missing or
+    /// arrives later).
+    pub out_of_order: u64,
+    pub bad_exemplar: u64,
+}
+
+impl VerifyErrors {
+    pub fn total(&self) -> u64 {
+        self.undecodable
+            + self.unknown_series
+            + self.label_mismatch
+            + self.bad_value
+            + self.bad_timestamp
+            + self.duplicate
+            + self.out_of_order
+            + self.bad_exemplar
+    }
+}
+
+/// Per-second figures for plots.
+#[derive(Debug, Clone)]
+pub struct Tick {
+    /// Samples and histograms verified in this second.
+    pub samples: u64,
+    pub lag: Hdr<u64>,
+}
+
+#[derive(Debug, Clone, Copy, Default)]
+struct SeriesState {
+    next: u64,
+    last_t: i64,
+    exemplars: u64,
+    labels_checked: bool,
+}
+
+struct State {
+    series: Vec<SeriesState>,
+    samples: u64,
+    histograms: u64,
+    exemplars: u64,
+    metadata: u64,
+    requests: u64,
+    refused: u64,
+    dropped: u64,
+    errors: VerifyErrors,
+    examples: Vec<String>,
+    lag: Hdr<u64>,
+    ticks: Vec<Tick>,
+}
+
+/// The final verdict.
+#[derive(Debug, Clone)]
+pub struct VerifyReport {
+    pub ok: bool,
+    /// Float samples verified.
+    pub samples: u64,
+    pub histograms: u64,
+    pub exemplars: u64,
+    /// Metadata entries received (not verified: RW 1.0 sends them on a timer).
+    pub metadata: u64,
+    /// Samples and histograms written but never verified.
+    pub missing: u64,
+    pub missing_exemplars: u64,
+    /// Requests accepted / refused by a scripted 503.
+    pub requests: u64,
+    pub refused: u64,
+    pub errors: VerifyErrors,
+    /// The first few problems, readable.
+    pub examples: Vec<String>,
+    /// Lag in microseconds.
+    pub lag: Hdr<u64>,
+    pub ticks: Vec<Tick>,
+}
+
+const MAX_EXAMPLES: usize = 10;
+
+fn new_hdr() -> Hdr<u64> {
+    // INVARIANT: constant, valid bounds (1 µs .. 1 h, 3 significant digits: low >= 1,
+    // high >= 2 * low, sigfig <= 5), for which the constructor cannot fail.
+    Hdr::new_with_bounds(1, 3_600_000_000, 3).expect("valid hdrhistogram bounds")
+}
+
+/// Checks what arrives against the model.
+pub struct Verifier {
+    model: Arc<Model>,
+    log: Arc<AppendLog>,
+    faults: Faults,
+    state: Mutex<State>,
+}
+
+impl Verifier {
+    pub fn new(model: Arc<Model>, log: Arc<AppendLog>, faults: Faults) -> Verifier {
+        let n = model.series as usize;
+        Verifier {
+            model,
+            log,
+            faults,
+            state: Mutex::new(State {
+                series: vec![SeriesState::default(); n],
+                samples: 0,
+                histograms: 0,
+                exemplars: 0,
+                metadata: 0,
+                requests: 0,
+                refused: 0,
+                dropped: 0,
+                errors: VerifyErrors::default(),
+                examples: Vec::new(),
+                lag: new_hdr(),
+                ticks: Vec::new(),
+            }),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Samples + histograms verified so far.
+    pub fn verified(&self) -> u64 {
+        let s = self.lock();
+        s.samples + s.histograms
+    }
+
+    /// Errors so far.
+    pub fn errors(&self) -> u64 {
+        self.lock().errors.total()
+    }
+
+    /// Lag percentile so far, in milliseconds.
+    pub fn lag_ms(&self, q: f64) -> f64 {
+        self.lock().lag.value_at_quantile(q) as f64 / 1000.0
+    }
+
+    /// The verdict, given how many scrapes the generator appended.
+    pub fn report(&self, scrapes_written: u64) -> VerifyReport {
+        let s = self.lock();
+        let m = &self.model;
+        let targets = m.targets().max(1);
+        let mut missing = 0;
+        let mut missing_exemplars = 0;
+        let mut examples = s.examples.clone();
+        for (id, st) in s.series.iter().enumerate() {
+            let id = id as u64;
+            let target = m.target_of(id);
+            // Scrapes of this target among the first `scrapes_written`.
+            let expected = (scrapes_written + targets - 1 - target) / targets;
+            let expected = expected.min(m.samples_per_series);
+            if st.next < expected {
+                missing += expected - st.next;
+                if examples.len() < MAX_EXAMPLES {
+                    examples.push(format!(
+                        "series {id}: {} of {expected} samples arrived",
+                        st.next
+                    ));
+                }
+            }
+            let ex = if m.has_exemplar(id, 0) {
+                expected.div_ceil(super::model::EXEMPLAR_SAMPLE_EVERY)
+            } else {
+                0
+            };
+            missing_exemplars += ex.saturating_sub(st.exemplars);
+        }
+        let ok = missing == 0
+            && missing_exemplars == 0
+            && s.errors.total() == 0
+            && s.samples + s.histograms > 0;
+        VerifyReport {
+            ok,
+            samples: s.samples,
+            histograms: s.histograms,
+            exemplars: s.exemplars,
+            metadata: s.metadata,
+            missing,
+            missing_exemplars,
+            requests: s.requests,
+            refused: s.refused,
+            errors: s.errors,
+            examples,
+            lag: s.lag.clone(),
+            ticks: s.ticks.clone(),
+        }
+    }
+}
+
+/// Label pairs borrowed from a decoded request.
+type Pairs<'a> = Vec<(&'a str, &'a str)>;
+
+/// One decoded time series, protocol-neutral.
+struct Series<'a> {
+    labels: Pairs<'a>,
+    samples: Vec<(i64, f64)>,
+    /// (timestamp, count) of integer histograms; float-count histograms give `None`.
+    histograms: Vec<(i64, Option<u64>)>,
+    exemplars: Vec<(i64, f64, Pairs<'a>)>,
+}
+
+impl Handler for Verifier {
+    fn handle(&self, req: &ReceivedRequest) -> Option<Reply> {
+        let reply = self.check(req);
+        Some(if self.faults.latency.is_zero() {
+            reply
+        } else {
+            reply.delayed(self.faults.latency)
+        })
+    }
+}
+
+impl Verifier {
+    fn check(&self, req: &ReceivedRequest) -> Reply {
+        let mut st = self.lock();
+        st.requests += 1;
+        if self.faults.error_every > 0 && st.requests % self.faults.error_every == 0 {
+            st.refused += 1;
+            return Reply::status(503);
+        }
+        let v2 = is_v2(req);
+        let Some(Ok(body)) = &req.decompressed else {
+            st.errors.undecodable += 1;
+            return Reply::status(400);
+        };
+        let (mut s, mut h, mut e) = (0, 0, 0);
+        let now = self.log.now_us();
+        if v2 {
+            let Ok(r) = v2::Request::decode(&body[..]) else {
+                st.errors.undecodable += 1;
+                return Reply::status(400);
+            };
+            let sym = |i: &u32| r.symbols.get(*i as usize).map_or("", |s| s.as_str());
+            for ts in &r.timeseries {
+                let pairs = |refs: &[u32]| -> Vec<(&str, &str)> {
+                    refs.chunks(2)
+                        .map(|p| (sym(&p[0]), p.get(1).map_or("", sym)))
+                        .collect()
+                };
+                if ts.metadata.as_ref().is_some_and(|m| m.r#type != 0) {
+                    st.metadata += 1;
+                }
+                let series = Series {
+                    labels: pairs(&ts.labels_refs),
+                    samples: ts.samples.iter().map(|x| (x.timestamp, x.value)).collect(),
+                    histograms: ts
+                        .histograms
+                        .iter()
+                        .map(|x| {
+                            let c = match x.count {
+                                Some(v2::histogram::Count::CountInt(c)) => Some(c),
+                                _ => None,
+                            };
+                            (x.timestamp, c)
+                        })
+                        .collect(),
+                    exemplars: ts
+                        .exemplars
+                        .iter()
+                        .map(|x| (x.timestamp, x.value, pairs(&x.labels_refs)))
+                        .collect(),
+                };
+                let (a, b, c) = self.series(&mut st, &series, now);
+                (s, h, e) = (s + a, h + b, e + c);
+            }
+        } else {
+            let Ok(r) = v1::WriteRequest::decode(&body[..]) else {
+                st.errors.undecodable += 1;
+                return Reply::status(400);
+            };
+            st.metadata += r.metadata.len() as u64;
+            fn pairs(l: &[v1::Label]) -> Vec<(&str, &str)> {
+                l.iter()
+                    .map(|l| (l.name.as_str(), l.value.as_str()))
+                    .collect()
+            }
+            for ts in &r.timeseries {
+                let series = Series {
+                    labels: pairs(&ts.labels),
+                    samples: ts.samples.iter().map(|x| (x.timestamp, x.value)).collect(),
+                    histograms: ts
+                        .histograms
+                        .iter()
+                        .map(|x| {
+                            let c = match x.count {
+                                Some(v1::histogram::Count::CountInt(c)) => Some(c),
+                                _ => None,
+                            };
+                            (x.timestamp, c)
+                        })
+                        .collect(),
+                    exemplars: ts
+                        .exemplars
+                        .iter()
+                        .map(|x| (x.timestamp, x.value, pairs(&x.labels)))
+                        .collect(),
+                };
+                let (a, b, c) = self.series(&mut st, &series, now);
+                (s, h, e) = (s + a, h + b, e + c);
+            }
+        }
+        if v2 {
+            Reply::written(s, h, e)
+        } else {
+            Reply::no_content()
+        }
+    }
+
+    fn error(st: &mut State, msg: impl FnOnce() -> String) {
+        if st.examples.len() < MAX_EXAMPLES {
+            st.examples.push(msg());
+        }
+    }
+
+    /// Checks one time series; returns what it carried (samples, histograms, exemplars).
+    fn series(&self, st: &mut State, ts: &Series<'_>, now_us: u64) -> (u64, u64, u64) {
+        let m = &*self.model;
+        let carried = (
+            ts.samples.len() as u64,
+            ts.histograms.len() as u64,
+            ts.exemplars.len() as u64,
+        );
+        let id = ts
+            .labels
+            .iter()
+            .find(|(n, _)| *n == "id")
+            .and_then(|(_, v)| v.parse::<u64>().ok())
+            .filter(|id| *id < m.series);
+        let Some(id) = id else {
+            st.errors.unknown_series += 1;
+            Self::error(st, || format!("unknown series {:?}", ts.labels));
+            return carried;
+        };
+        let idx = id as usize;
+        if !st.series[idx].labels_checked {
+            st.series[idx].labels_checked = true;
+            let want = m.labels(id);
+            let same = want.len() == ts.labels.len()
+                && want
+                    .iter()
+                    .zip(&ts.labels)
+                    .all(|((a, b), (c, d))| a == c && b == d);
+            if !same {
+                st.errors.label_mismatch += 1;
+                Self::error(st, || {
+                    format!("series {id}: labels {:?}, want {want:?}", ts.labels)
+                });
+            }
+        }
+        let target = m.target_of(id);
+        let kind = m.kind(id);
+        let mut points: Vec<(i64, Option<u64>)> = Vec::new();
+        match kind {
+            SeriesKind::Float => {
+                if !ts.histograms.is_empty() {
+                    st.errors.bad_value += 1;
+                    Self::error(st, || format!("series {id}: histograms on a float series"));
+                }
+                points.extend(
+                    ts.samples
+                        .iter()
+                        .map(|(t, v)| (*t, m.index_of_value(id, *v))),
+                );
+            }
+            SeriesKind::Histogram => {
+                if !ts.samples.is_empty() {
+                    st.errors.bad_value += 1;
+                    Self::error(st, || format!("series {id}: floats on a histogram series"));
+                }
+                points.extend(
+                    ts.histograms
+                        .iter()
+                        .map(|(t, c)| (*t, c.and_then(Model::index_of_histogram_count))),
+                );
+            }
+        }
+        for (t, index) in points {
+            if st.dropped < self.faults.drop_samples {
+                st.dropped += 1;
+                continue;
+            }
+            let Some(index) = index else {
+                st.errors.bad_value += 1;
+                Self::error(st, || {
+                    format!("series {id}: value at {t} is not the model's")
+                });
+                continue;
+            };
+            let SeriesState { next, last_t, .. } = st.series[idx];
+            let t_ok = match m.timestamps {
+                Timestamps::Synthetic { .. } => m.synthetic_timestamp(target, index) == Some(t),
+                Timestamps::WallClock => t > last_t,
+            };
+            if index < next {
+                st.errors.duplicate += 1;
+                Self::error(st, || {
+                    format!("series {id}: sample {index} again (next {next})")
+                });
+                continue;
+            }
+            if index > next {
+                st.errors.out_of_order += 1;
+                Self::error(st, || {
+                    format!("series {id}: sample {index} arrived, {next} expected")
+                });
+            }
+            st.series[idx].next = index + 1;
+            st.series[idx].last_t = t;
+            if !t_ok {
+                st.errors.bad_timestamp += 1;
+                Self::error(st, || {
+                    format!("series {id}: sample {index} has timestamp {t}")
+                });
+                continue;
+            }
+            match kind {
+                SeriesKind::Float => st.samples += 1,
+                SeriesKind::Histogram => st.histograms += 1,
+            }
+            if let Some(at) = self.log.get(m.scrape_seq(target, index)) {
+                let lag = now_us.saturating_sub(at).max(1);
+                st.lag.saturating_record(lag);
+                let sec = (now_us / 1_000_000) as usize;
+                while st.ticks.len() <= sec {
+                    st.ticks.push(Tick {
+                        samples: 0,
+                        lag: new_hdr(),
+                    });
+                }
+                st.ticks[sec].samples += 1;
+                st.ticks[sec].lag.saturating_record(lag);
+            }
+        }
+        for (t, v, labels) in &ts.exemplars {
+            let index = m.index_of_value(id, *v);
+            let good = index.is_some_and(|i| {
+                m.has_exemplar(id, i)
+                    && labels.len() == 1
+                    && labels[0].0 == "trace_id"
+                    && labels[0].1 == Model::exemplar_trace_id(id, i)
+                    && m.synthetic_timestamp(target, i)
+                        .is_none_or(|want| want == *t)
+            });
+            if good {
+                st.series[idx].exemplars += 1;
+                st.exemplars += 1;
+            } else {
+                st.errors.bad_exemplar += 1;
+                Self::error(st, || {
+                    format!("series {id}: exemplar {v} at {t} {labels:?}")
+                });
+            }
+        }
+        carried
+    }
+}
+
+fn is_v2(req: &ReceivedRequest) -> bool {
+    req.headers
+        .get("content-type")
+        .and_then(|c| c.to_str().ok())
+        .is_some_and(|c| c.contains("io.prometheus.write.v2"))
+}
