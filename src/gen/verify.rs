@@ -499,3 +499,270 @@ fn is_v2(req: &ReceivedRequest) -> bool {
         .and_then(|c| c.to_str().ok())
         .is_some_and(|c| c.contains("io.prometheus.write.v2"))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::gen::LabelShape;
+    use bytes::Bytes;
+    use http::{HeaderMap, HeaderValue, Method, Version};
+    use std::time::Instant;
+
+    fn model() -> Arc<Model> {
+        Arc::new(Model {
+            series: 20,
+            series_per_target: 10,
+            samples_per_series: 3,
+            shape: LabelShape::default(),
+            histograms: true,
+            exemplars: false,
+            metadata: false,
+            timestamps: Timestamps::Synthetic {
+                start_ms: 1_000_000,
+                interval_ms: 1000,
+            },
+        })
+    }
+
+    fn request(body: Vec<u8>, v2: bool) -> ReceivedRequest {
+        let mut headers = HeaderMap::new();
+        let ct = if v2 {
+            "application/x-protobuf;proto=io.prometheus.write.v2.Request"
+        } else {
+            "application/x-protobuf"
+        };
+        headers.insert("content-type", HeaderValue::from_static(ct));
+        ReceivedRequest {
+            connection: 1,
+            version: Version::HTTP_2,
+            tls: false,
+            method: Method::POST,
+            path: "/api/v1/write".into(),
+            headers,
+            body: Bytes::new(),
+            decompressed: Some(Ok(body)),
+        }
+    }
+
+    /// An RW 1.0 request with the model's samples `(id, index)`; `edit` may spoil one.
+    fn rw1(m: &Model, points: &[(u64, u64)], edit: impl Fn(&mut v1::TimeSeries)) -> Vec<u8> {
+        let timeseries = points
+            .iter()
+            .map(|&(id, i)| {
+                let t = m
+                    .synthetic_timestamp(m.target_of(id), i)
+                    .unwrap_or_default();
+                let mut ts = v1::TimeSeries {
+                    labels: m
+                        .labels(id)
+                        .into_iter()
+                        .map(|(name, value)| v1::Label { name, value })
+                        .collect(),
+                    ..Default::default()
+                };
+                match m.kind(id) {
+                    SeriesKind::Float => ts.samples.push(v1::Sample {
+                        value: m.value(id, i),
+                        timestamp: t,
+                    }),
+                    SeriesKind::Histogram => ts.histograms.push(v1::Histogram {
+                        count: Some(v1::histogram::Count::CountInt(m.histogram(id, i).count)),
+                        timestamp: t,
+                        ..Default::default()
+                    }),
+                }
+                edit(&mut ts);
+                ts
+            })
+            .collect();
+        v1::WriteRequest {
+            timeseries,
+            metadata: Vec::new(),
+        }
+        .encode_to_vec()
+    }
+
+    fn all(m: &Model) -> Vec<(u64, u64)> {
+        (0..m.samples_per_series)
+            .flat_map(|i| (0..m.series).map(move |id| (id, i)))
+            .collect()
+    }
+
+    fn verifier(faults: Faults) -> (Arc<Model>, Verifier) {
+        let m = model();
+        let log = Arc::new(AppendLog::new(m.scrapes(), Instant::now()));
+        for seq in 0..m.scrapes() {
+            log.set(seq, 1);
+        }
+        (m.clone(), Verifier::new(m, log, faults))
+    }
+
+    #[test]
+    fn everything_once_in_order_passes() {
+        let (m, v) = verifier(Faults::default());
+        let points = all(&m);
+        for chunk in points.chunks(7) {
+            let r = v.handle(&request(rw1(&m, chunk, |_| {}), false));
+            assert_eq!(r, Some(Reply::no_content()));
+        }
+        let rep = v.report(m.scrapes());
+        assert!(rep.ok, "{:?} {:?}", rep.errors, rep.examples);
+        let (f, h, _) = m.totals();
+        assert_eq!((rep.samples, rep.histograms, rep.missing), (f, h, 0));
+        assert_eq!(rep.lag.len(), f + h);
+        // A run cut short only expects what was written.
+        let (m2, v2) = verifier(Faults::default());
+        let first: Vec<_> = all(&m2).into_iter().filter(|p| p.1 == 0).collect();
+        v2.handle(&request(rw1(&m2, &first, |_| {}), false));
+        assert!(v2.report(m2.targets()).ok);
+        assert!(!v2.report(m2.targets() + 1).ok);
+    }
+
+    type Spoil = fn(&mut v1::TimeSeries);
+
+    #[test]
+    fn each_kind_of_wrong_arrival_is_caught() {
+        let spoil_value: Spoil = |ts| {
+            if let Some(s) = ts.samples.first_mut() {
+                s.value += 1.0;
+            }
+        };
+        let spoil_ts: Spoil = |ts| {
+            if let Some(s) = ts.samples.first_mut() {
+                s.timestamp += 1;
+            }
+        };
+        let spoil_label: Spoil = |ts| ts.labels[0].value.push('x');
+        let spoil_id: Spoil = |ts| {
+            for l in &mut ts.labels {
+                if l.name == "id" {
+                    l.value = "999".into();
+                }
+            }
+        };
+        let none: Spoil = |_| {};
+        // (points sent, spoiler applied to series 0's first arrival, expected error field)
+        type Case = (
+            &'static str,
+            Vec<(u64, u64)>,
+            Spoil,
+            fn(&VerifyErrors) -> u64,
+        );
+        let cases: Vec<Case> = vec![
+            ("duplicate", vec![(0, 0), (0, 0)], none, |e| e.duplicate),
+            ("gap", vec![(0, 0), (0, 2)], none, |e| e.out_of_order),
+            ("reorder", vec![(0, 1), (0, 0)], none, |e| {
+                e.duplicate + e.out_of_order - 1
+            }),
+            ("value", vec![(0, 0)], spoil_value, |e| e.bad_value),
+            ("timestamp", vec![(0, 0)], spoil_ts, |e| e.bad_timestamp),
+            ("labels", vec![(0, 0)], spoil_label, |e| e.label_mismatch),
+            ("unknown", vec![(0, 0)], spoil_id, |e| e.unknown_series),
+        ];
+        for (name, points, spoil, field) in cases {
+            let (m, v) = verifier(Faults::default());
+            for (n, p) in points.iter().enumerate() {
+                let body = rw1(&m, &[*p], |ts| {
+                    if n == 0 {
+                        spoil(ts)
+                    }
+                });
+                v.handle(&request(body, false));
+            }
+            let rep = v.report(m.scrapes());
+            assert!(!rep.ok, "{name}");
+            assert_eq!(field(&rep.errors), 1, "{name}: {:?}", rep.errors);
+            assert!(!rep.examples.is_empty(), "{name}");
+        }
+    }
+
+    #[test]
+    fn faults_refuse_requests_and_lose_samples() {
+        let (m, v) = verifier(Faults {
+            error_every: 2,
+            ..Faults::default()
+        });
+        let points = all(&m);
+        // Every second request is refused with 503 and must be resent to count.
+        for chunk in points.chunks(5) {
+            let body = rw1(&m, chunk, |_| {});
+            assert_eq!(
+                v.handle(&request(body.clone(), false)),
+                Some(Reply::no_content())
+            );
+            assert_eq!(v.handle(&request(body, false)), Some(Reply::status(503)));
+        }
+        let rep = v.report(m.scrapes());
+        assert!(rep.ok, "{:?}", rep.examples);
+        assert_eq!(rep.refused, rep.requests / 2);
+
+        let (m, v) = verifier(Faults {
+            drop_samples: 1,
+            latency: Duration::from_millis(3),
+            ..Faults::default()
+        });
+        let r = v.handle(&request(rw1(&m, &all(&m), |_| {}), false));
+        assert_eq!(
+            r,
+            Some(Reply::no_content().delayed(Duration::from_millis(3)))
+        );
+        let rep = v.report(m.scrapes());
+        assert!(!rep.ok);
+        // The lost sample shows as a gap before the series' next one.
+        let (f, h, _) = m.totals();
+        assert_eq!(rep.errors.out_of_order, 1);
+        assert_eq!(rep.samples + rep.histograms, f + h - 1);
+    }
+
+    #[test]
+    fn rw2_requests_are_verified_and_answered_with_written_counts() {
+        let (m, v) = verifier(Faults::default());
+        let mut symbols = vec![String::new()];
+        let mut sym = |s: &str| {
+            if let Some(i) = symbols.iter().position(|x| x == s) {
+                return i as u32;
+            }
+            symbols.push(s.to_string());
+            (symbols.len() - 1) as u32
+        };
+        let mut timeseries = Vec::new();
+        for (id, i) in all(&m).into_iter().filter(|p| p.1 == 0) {
+            let t = m
+                .synthetic_timestamp(m.target_of(id), i)
+                .unwrap_or_default();
+            let mut ts = v2::TimeSeries {
+                labels_refs: m
+                    .labels(id)
+                    .iter()
+                    .flat_map(|(n, v)| [sym(n), sym(v)])
+                    .collect(),
+                ..Default::default()
+            };
+            match m.kind(id) {
+                SeriesKind::Float => ts.samples.push(v2::Sample {
+                    value: m.value(id, i),
+                    timestamp: t,
+                    start_timestamp: 0,
+                }),
+                SeriesKind::Histogram => ts.histograms.push(v2::Histogram {
+                    count: Some(v2::histogram::Count::CountInt(m.histogram(id, i).count)),
+                    timestamp: t,
+                    ..Default::default()
+                }),
+            }
+            timeseries.push(ts);
+        }
+        let body = v2::Request {
+            symbols,
+            timeseries,
+        }
+        .encode_to_vec();
+        let r = v.handle(&request(body, true));
+        let (f, h, _) = m.totals();
+        let (f, h) = (f / m.samples_per_series, h / m.samples_per_series);
+        assert_eq!(r, Some(Reply::written(f, h, 0)));
+        let rep = v.report(m.targets());
+        assert!(rep.ok, "{:?}", rep.examples);
+        assert_eq!((rep.samples, rep.histograms), (f, h));
+    }
+}

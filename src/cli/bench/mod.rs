@@ -119,6 +119,10 @@ pub struct BenchArgs {
     /// checkpoint, like Prometheus's head truncation.
     #[arg(long, value_name = "SEGMENTS")]
     pub checkpoint_every: Option<u64>,
+    /// `queue_config.batch_send_deadline` (Prometheus's default is 5s; shorter here so the
+    /// last partial batches do not stretch a short run).
+    #[arg(long, value_name = "DURATION", default_value = "1s")]
+    pub batch_send_deadline: String,
     /// Fix the shard count (turns resharding off).
     #[arg(long, value_name = "N")]
     pub shards: Option<usize>,
@@ -267,7 +271,8 @@ fn endpoint_yaml(args: &BenchArgs, url: &str, ca_pem: Option<&str>) -> String {
         Transport::Http1 => "http1",
     };
     let mut y = format!(
-        "remote_write:\n  - url: {url}\n    name: bench\n    protocol: {protocol}\n    protobuf_message: {message}\n    send_exemplars: true\n    send_native_histograms: true\n    queue_config:\n      max_shards: 16\n"
+        "remote_write:\n  - url: {url}\n    name: bench\n    protocol: {protocol}\n    protobuf_message: {message}\n    send_exemplars: true\n    send_native_histograms: true\n    queue_config:\n      batch_send_deadline: {}\n",
+        args.batch_send_deadline
     );
     if let Some(ca) = ca_pem {
         // JSON strings are YAML double-quoted strings.
