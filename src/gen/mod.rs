@@ -17,6 +17,7 @@
 pub mod model;
 pub mod sinks;
 pub mod verify;
+pub mod wire;
 
 pub use model::{LabelShape, Model, SeriesKind, Timestamps};
 

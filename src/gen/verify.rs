@@ -1,5 +1,5 @@
-//! The verifying receiver: a [`Handler`] that decodes every RW 1.0 / 2.0 request with the
-//! reference protos and checks it against the generator's [`Model`]: each series found by
+//! The verifying receiver: a [`Handler`] that decodes every RW 1.0 / 2.0 request (with
+//! the zero-copy reader of wire.rs) and checks it against the generator's [`Model`]: each series found by
 //! its `id` label has exactly the model's labels, its samples and histograms arrive in
 //! order with the model's values and timestamps, with no gap and no duplicate, and its
 //! exemplars are the model's. Lag (WAL append to this answer) is read from the
@@ -10,11 +10,10 @@
 //! "losing" the first n samples of accepted requests (the run must then fail).
 
 use super::model::{Model, SeriesKind, Timestamps};
+use super::wire::{self, Series};
 use super::AppendLog;
-use crate::encode::proto::{v1, v2};
 use crate::sink::{Handler, ReceivedRequest, Reply};
 use hdrhistogram::Histogram as Hdr;
-use prost::Message;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -225,18 +224,6 @@ impl Verifier {
     }
 }
 
-/// Label pairs borrowed from a decoded request.
-type Pairs<'a> = Vec<(&'a str, &'a str)>;
-
-/// One decoded time series, protocol-neutral.
-struct Series<'a> {
-    labels: Pairs<'a>,
-    samples: Vec<(i64, f64)>,
-    /// (timestamp, count) of integer histograms; float-count histograms give `None`.
-    histograms: Vec<(i64, Option<u64>)>,
-    exemplars: Vec<(i64, f64, Pairs<'a>)>,
-}
-
 impl Handler for Verifier {
     fn handle(&self, req: &ReceivedRequest) -> Option<Reply> {
         let reply = self.check(req);
@@ -263,78 +250,23 @@ impl Verifier {
         };
         let (mut s, mut h, mut e) = (0, 0, 0);
         let now = self.log.now_us();
-        if v2 {
-            let Ok(r) = v2::Request::decode(&body[..]) else {
-                st.errors.undecodable += 1;
-                return Reply::status(400);
-            };
-            let sym = |i: &u32| r.symbols.get(*i as usize).map_or("", |s| s.as_str());
-            for ts in &r.timeseries {
-                let pairs = |refs: &[u32]| -> Vec<(&str, &str)> {
-                    refs.chunks(2)
-                        .map(|p| (sym(&p[0]), p.get(1).map_or("", sym)))
-                        .collect()
-                };
-                if ts.metadata.as_ref().is_some_and(|m| m.r#type != 0) {
-                    st.metadata += 1;
-                }
-                let series = Series {
-                    labels: pairs(&ts.labels_refs),
-                    samples: ts.samples.iter().map(|x| (x.timestamp, x.value)).collect(),
-                    histograms: ts
-                        .histograms
-                        .iter()
-                        .map(|x| {
-                            let c = match x.count {
-                                Some(v2::histogram::Count::CountInt(c)) => Some(c),
-                                _ => None,
-                            };
-                            (x.timestamp, c)
-                        })
-                        .collect(),
-                    exemplars: ts
-                        .exemplars
-                        .iter()
-                        .map(|x| (x.timestamp, x.value, pairs(&x.labels_refs)))
-                        .collect(),
-                };
-                let (a, b, c) = self.series(&mut st, &series, now);
-                (s, h, e) = (s + a, h + b, e + c);
+        let mut each = |series: Series<'_>| {
+            if series.metadata {
+                st.metadata += 1;
             }
+            let (a, b, c) = self.series(&mut st, &series, now);
+            (s, h, e) = (s + a, h + b, e + c);
+        };
+        let read = if v2 {
+            wire::read_rw2(body, &mut each).map(|()| 0)
         } else {
-            let Ok(r) = v1::WriteRequest::decode(&body[..]) else {
+            wire::read_rw1(body, &mut each)
+        };
+        match read {
+            Ok(metadata) => st.metadata += metadata,
+            Err(_) => {
                 st.errors.undecodable += 1;
                 return Reply::status(400);
-            };
-            st.metadata += r.metadata.len() as u64;
-            fn pairs(l: &[v1::Label]) -> Vec<(&str, &str)> {
-                l.iter()
-                    .map(|l| (l.name.as_str(), l.value.as_str()))
-                    .collect()
-            }
-            for ts in &r.timeseries {
-                let series = Series {
-                    labels: pairs(&ts.labels),
-                    samples: ts.samples.iter().map(|x| (x.timestamp, x.value)).collect(),
-                    histograms: ts
-                        .histograms
-                        .iter()
-                        .map(|x| {
-                            let c = match x.count {
-                                Some(v1::histogram::Count::CountInt(c)) => Some(c),
-                                _ => None,
-                            };
-                            (x.timestamp, c)
-                        })
-                        .collect(),
-                    exemplars: ts
-                        .exemplars
-                        .iter()
-                        .map(|x| (x.timestamp, x.value, pairs(&x.labels)))
-                        .collect(),
-                };
-                let (a, b, c) = self.series(&mut st, &series, now);
-                (s, h, e) = (s + a, h + b, e + c);
             }
         }
         if v2 {
@@ -503,7 +435,9 @@ fn is_v2(req: &ReceivedRequest) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::encode::proto::{v1, v2};
     use crate::gen::LabelShape;
+    use prost::Message;
     use bytes::Bytes;
     use http::{HeaderMap, HeaderValue, Method, Version};
     use std::time::Instant;
