@@ -114,6 +114,8 @@ fn run_one(
         fixed_shards: shards,
         shard_update_interval: Duration::from_secs(10),
         reshard_plan: Vec::new(),
+        progress: None,
+        spool: None,
         registry: None,
     };
     let cpu0 = ringwrite_threads_cpu();

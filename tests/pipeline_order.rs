@@ -4,87 +4,25 @@
 //! and scripted 503s / 429s with Retry-After (Prometheus's TestSampleDeliveryOrder,
 //! TestReshard and TestReshardPartialBatch, end to end).
 
-use prost::Message;
+mod common;
+
+use common::recorder::Recorder;
 use ringwrite::config::Config;
-use ringwrite::encode::proto::{v1, v2};
 use ringwrite::pipeline::{Pipeline, PipelineSpec};
 use ringwrite::record::{encode, RefSample};
 use ringwrite::runtime::Cores;
-use ringwrite::sink::{Handler, ReceivedRequest, Reply, Sink, SinkTransport};
+use ringwrite::sink::{Sink, SinkTransport};
 use ringwrite::wal::fragment::PAGE_SIZE;
 use ringwrite::wal::writer::{Compression, WalWriter};
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 const SERIES: u64 = 300;
 const SCRAPES: i64 = 40;
 const T0: i64 = 1_700_000_000_000;
-
-/// Records what a 2xx accepted: per series label text, the (timestamp, value bits) in
-/// arrival order. Every `fail_every`-th request gets a scripted failure instead.
-struct Recorder {
-    accepted: Mutex<BTreeMap<String, Vec<(i64, u64)>>>,
-    requests: AtomicU64,
-    failures: AtomicU64,
-    fail_every: u64,
-}
-
-impl Handler for Recorder {
-    fn handle(&self, req: &ReceivedRequest) -> Option<Reply> {
-        let n = self.requests.fetch_add(1, Ordering::SeqCst) + 1;
-        if self.fail_every > 0 && n % self.fail_every == 0 {
-            self.failures.fetch_add(1, Ordering::SeqCst);
-            // Alternate a 503 and a 429 with Retry-After (retry_on_http_429 is on).
-            return Some(if n % (2 * self.fail_every) == 0 {
-                Reply::retry_after(429, "1")
-            } else {
-                Reply::status(503)
-            });
-        }
-        let body = match &req.decompressed {
-            Some(Ok(b)) => b,
-            other => panic!("undecodable body: {other:?}"),
-        };
-        let v2 = req
-            .headers
-            .get("content-type")
-            .is_some_and(|c| c.to_str().unwrap_or("").contains("v2"));
-        let mut acc = self.accepted.lock().unwrap();
-        let mut samples = 0u64;
-        if v2 {
-            let r = v2::Request::decode(&body[..]).expect("RW 2.0 body");
-            for ts in r.timeseries {
-                let labels: Vec<String> = ts
-                    .labels_refs
-                    .chunks(2)
-                    .map(|p| format!("{}={}", r.symbols[p[0] as usize], r.symbols[p[1] as usize]))
-                    .collect();
-                let e = acc.entry(labels.join(",")).or_default();
-                for s in ts.samples {
-                    e.push((s.timestamp, s.value.to_bits()));
-                    samples += 1;
-                }
-            }
-            return Some(Reply::written(samples, 0, 0));
-        }
-        let r = v1::WriteRequest::decode(&body[..]).expect("RW 1.0 body");
-        for ts in r.timeseries {
-            let labels: Vec<String> = ts
-                .labels
-                .iter()
-                .map(|l| format!("{}={}", l.name, l.value))
-                .collect();
-            let e = acc.entry(labels.join(",")).or_default();
-            for s in ts.samples {
-                e.push((s.timestamp, s.value.to_bits()));
-            }
-        }
-        Some(Reply::no_content())
-    }
-}
 
 /// A WAL of `SERIES` series x `SCRAPES` scrapes; returns what every series should get.
 fn write_wal(dir: &Path) -> BTreeMap<String, Vec<(i64, u64)>> {
@@ -134,12 +72,7 @@ fn write_wal(dir: &Path) -> BTreeMap<String, Vec<(i64, u64)>> {
 fn run_case(protobuf_message: &str, fail_every: u64, plan: Vec<usize>) {
     let d = tempfile::tempdir().unwrap();
     let want = write_wal(d.path());
-    let rec = Arc::new(Recorder {
-        accepted: Mutex::new(BTreeMap::new()),
-        requests: AtomicU64::new(0),
-        failures: AtomicU64::new(0),
-        fail_every,
-    });
+    let rec = Arc::new(Recorder::new(fail_every));
     let sink = Sink::builder(SinkTransport::Http1)
         .handler(rec.clone())
         .start()
@@ -165,6 +98,8 @@ fn run_case(protobuf_message: &str, fail_every: u64, plan: Vec<usize>) {
         shard_update_interval: Duration::from_millis(150),
         reshard_plan: plan.iter().skip(1).copied().collect(),
         registry: None,
+        progress: None,
+        spool: None,
     };
     let total: usize = want.values().map(Vec::len).sum();
     let p = Pipeline::start(spec, Arc::clone(&cores)).unwrap();
@@ -264,12 +199,7 @@ fn first_start_ships_only_samples_written_after_it() {
     for s in 0..5 {
         scrape(&mut w, s);
     }
-    let rec = Arc::new(Recorder {
-        accepted: Mutex::new(BTreeMap::new()),
-        requests: AtomicU64::new(0),
-        failures: AtomicU64::new(0),
-        fail_every: 0,
-    });
+    let rec = Arc::new(Recorder::new(0));
     let sink = Sink::builder(SinkTransport::H2c)
         .handler(rec.clone())
         .start()
@@ -290,6 +220,8 @@ fn first_start_ships_only_samples_written_after_it() {
         fixed_shards: None,
         shard_update_interval: Duration::from_secs(10),
         reshard_plan: Vec::new(),
+        progress: None,
+        spool: None,
         registry: None,
     };
     let p = Pipeline::start(spec, Arc::clone(&cores)).unwrap();
@@ -353,6 +285,8 @@ fn receiver_down_then_back_loses_nothing_and_stays_bounded() {
         fixed_shards: Some(2),
         shard_update_interval: Duration::from_secs(10),
         reshard_plan: Vec::new(),
+        progress: None,
+        spool: None,
         registry: None,
     };
     let p = Pipeline::start(spec, Arc::clone(&cores)).unwrap();
@@ -379,12 +313,7 @@ fn receiver_down_then_back_loses_nothing_and_stays_bounded() {
         "the reader must wait for the queues, read {read_while_down}"
     );
     // Back up on the same port.
-    let rec = Arc::new(Recorder {
-        accepted: Mutex::new(BTreeMap::new()),
-        requests: AtomicU64::new(0),
-        failures: AtomicU64::new(0),
-        fail_every: 0,
-    });
+    let rec = Arc::new(Recorder::new(0));
     let sink = Sink::builder(SinkTransport::Http1)
         .listen_on(([127, 0, 0, 1], port).into())
         .handler(rec.clone())

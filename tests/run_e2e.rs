@@ -168,6 +168,8 @@ fn run_ships_a_live_prometheus_wal_exactly_to_victoriametrics_and_prometheus() {
             .arg("--wal.dir")
             .arg(&writer_data)
             .args(["--from-start", "--cores", "0,1"])
+            .arg("--storage.path")
+            .arg(tmp.path().join("state"))
             .arg(format!("--web.listen-address=127.0.0.1:{web_port}"))
             .stdout(Stdio::null())
             .stderr(log),

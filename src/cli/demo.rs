@@ -115,6 +115,8 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<i32> {
         fixed_shards: None,
         shard_update_interval: SHARD_UPDATE_INTERVAL,
         reshard_plan: Vec::new(),
+        progress: None,
+        spool: None,
         registry: None,
     };
     let start = Instant::now();

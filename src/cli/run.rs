@@ -4,6 +4,7 @@ use super::{CheckArgs, RunArgs};
 use crate::config::Config;
 use crate::pipeline::{Pipeline, PipelineSpec, SHARD_UPDATE_INTERVAL};
 use crate::runtime::{parse_cores, Cores};
+use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -43,6 +44,10 @@ pub fn check(args: &CheckArgs) -> anyhow::Result<i32> {
         }
     }
 }
+
+/// `--storage.path` when neither the flag nor `ringwrite.storage_path` is set (relative to
+/// the working directory, like Prometheus's `data/`).
+pub const DEFAULT_STORAGE_PATH: &str = "ringwrite-data";
 
 /// `ringwrite run`: ship the WAL to every configured endpoint until interrupted.
 pub fn run(args: &RunArgs) -> anyhow::Result<i32> {
@@ -115,6 +120,50 @@ pub fn run(args: &RunArgs) -> anyhow::Result<i32> {
         .iter()
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
+    let storage = args
+        .storage_path
+        .clone()
+        .or_else(|| cfg.ringwrite.storage_path.clone())
+        .unwrap_or_else(|| PathBuf::from(DEFAULT_STORAGE_PATH));
+    let progress = crate::progress::ProgressStore::open(&storage)
+        .map_err(|e| anyhow::anyhow!("--storage.path: {e}"))?;
+    tracing::info!(path = %storage.display(), "Saving progress under the storage path.");
+    let spool_stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let (spool, spool_thread) = match cfg.ringwrite.wal_on_truncation {
+        crate::config::OnTruncation::Keep => {
+            let s = crate::spool::Spool::open(crate::spool::SpoolOptions {
+                wal_dir: crate::wal::dir::resolve_wal_dir(&wal_dir)?,
+                dir: storage.join("spool"),
+                max_bytes: cfg
+                    .ringwrite
+                    .max_spool_bytes
+                    .unwrap_or(crate::config::DEFAULT_MAX_SPOOL_BYTES),
+                interval: Duration::from_millis(250),
+            })
+            .map_err(|e| anyhow::anyhow!("--storage.path: {e}"))?;
+            // One pass before any reader starts, so nothing on disk now can slip away.
+            if let Err(e) = s.sync() {
+                tracing::error!(error = %e, "Cannot spool WAL segments.");
+            }
+            let t = s.spawn(Arc::clone(&spool_stop));
+            let held = Arc::clone(&s);
+            registry.gauge_fn(
+                "ringwrite_spool_held_bytes",
+                "Bytes of WAL segments only the spool still holds (Prometheus deleted them).",
+                &[],
+                move || held.held_bytes() as f64,
+            );
+            let failed = Arc::clone(&s);
+            registry.counter_fn(
+                "ringwrite_spool_failures_total",
+                "Spool passes that failed (e.g. a full disk under --storage.path).",
+                &[],
+                move || failed.failures() as f64,
+            );
+            (Some(s), Some(t))
+        }
+        crate::config::OnTruncation::Ignore => (None, None),
+    };
     let mut pipelines = Vec::new();
     for e in &cfg.remote_write {
         let spec = PipelineSpec {
@@ -127,6 +176,8 @@ pub fn run(args: &RunArgs) -> anyhow::Result<i32> {
             fixed_shards: args.shards,
             shard_update_interval: SHARD_UPDATE_INTERVAL,
             reshard_plan: Vec::new(),
+            progress: Some(progress.clone()),
+            spool: spool.clone(),
             registry: Some(registry.clone()),
         };
         pipelines.push(Pipeline::start(spec, Arc::clone(&cores)).map_err(|e| anyhow::anyhow!(e))?);
@@ -173,6 +224,10 @@ pub fn run(args: &RunArgs) -> anyhow::Result<i32> {
             dropped_unknown_series = s.dropped_unknown_series.load(Ordering::Relaxed),
             "Endpoint stopped."
         );
+    }
+    spool_stop.store(true, Ordering::SeqCst);
+    if let Some(t) = spool_thread {
+        let _ = t.join();
     }
     if let Ok(c) = Arc::try_unwrap(cores) {
         c.shutdown();

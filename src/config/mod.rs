@@ -51,7 +51,7 @@ pub use reload::{plan_reload, ReloadPlan};
 pub use remote_write::{
     redact_url, MetadataConfig, ProtobufMessage, Protocol, QueueConfig, RemoteWriteConfig,
 };
-pub use ringwrite::{Cores, RingwriteConfig};
+pub use ringwrite::{parse_bytes, Cores, OnTruncation, RingwriteConfig, DEFAULT_MAX_SPOOL_BYTES};
 
 /// A loaded and validated config file.
 #[derive(Debug, Clone, PartialEq)]

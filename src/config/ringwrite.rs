@@ -7,6 +7,8 @@
 //!   storage_path: /var/lib/ringwrite  # progress ledger and other state
 //!   cores: 4                          # how many cores to pin, or a list: [2, 3, 4, 5]
 //!   web_listen_address: ":9095"       # /metrics, /-/healthy, /-/ready, /-/reload
+//!   wal_on_truncation: keep           # keep segments Prometheus deletes (or `ignore`)
+//!   max_spool_bytes: 8GB              # disk the kept segments may use (B, KB, MB, GB, TB; base 1024)
 //! ```
 //!
 //! Relative paths are taken relative to the config file's directory.
@@ -33,6 +35,66 @@ pub struct RingwriteConfig {
     /// `host:port`, `:port` or `[v6]:port`, as Prometheus's `--web.listen-address`.
     #[serde(default)]
     pub web_listen_address: Option<String>,
+    /// What to do when Prometheus deletes segments an endpoint has not finished:
+    /// `keep` them in the spool under `storage_path` (default) or `ignore` (lose them).
+    #[serde(default)]
+    pub wal_on_truncation: OnTruncation,
+    /// Disk the spool may use for segments only it still holds (default 8GB).
+    #[serde(default, deserialize_with = "de_opt_bytes")]
+    pub max_spool_bytes: Option<u64>,
+}
+
+/// `wal_on_truncation`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OnTruncation {
+    #[default]
+    Keep,
+    Ignore,
+}
+
+/// Default `max_spool_bytes`: 8 GiB.
+pub const DEFAULT_MAX_SPOOL_BYTES: u64 = 8 << 30;
+
+/// Parses a size like Prometheus's `--storage.tsdb.retention.size`: a number with an
+/// optional unit B, KB, MB, GB, TB, PB (powers of 1024; `KiB`.. accepted too).
+pub fn parse_bytes(s: &str) -> Result<u64, String> {
+    let t = s.trim();
+    let split = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let n: f64 = num
+        .parse()
+        .map_err(|_| format!("{s:?} is not a size (want e.g. 512MB or 8GB)"))?;
+    let mult: u64 = match unit.trim().to_ascii_uppercase().as_str() {
+        "" | "B" => 1,
+        "KB" | "KIB" | "K" => 1 << 10,
+        "MB" | "MIB" | "M" => 1 << 20,
+        "GB" | "GIB" | "G" => 1 << 30,
+        "TB" | "TIB" | "T" => 1 << 40,
+        "PB" | "PIB" | "P" => 1 << 50,
+        u => {
+            return Err(format!(
+                "{s:?}: unknown unit {u:?} (use B, KB, MB, GB, TB or PB)"
+            ))
+        }
+    };
+    Ok((n * mult as f64) as u64)
+}
+
+fn de_opt_bytes<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Raw {
+        N(u64),
+        S(String),
+    }
+    match Option::<Raw>::deserialize(d)? {
+        None => Ok(None),
+        Some(Raw::N(n)) => Ok(Some(n)),
+        Some(Raw::S(s)) => parse_bytes(&s).map(Some).map_err(de::Error::custom),
+    }
 }
 
 /// `cores`: how many cores to run on, or exactly which ones.
@@ -119,6 +181,24 @@ fn check_listen_address(addr: &str) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sizes_parse_like_prometheus() {
+        for (s, want) in [
+            ("0", Some(0)),
+            ("512", Some(512)),
+            ("512B", Some(512)),
+            ("4KB", Some(4096)),
+            ("8GB", Some(8 << 30)),
+            ("1.5MB", Some(3 << 19)),
+            ("2TiB", Some(2 << 40)),
+            ("8 GB", Some(8 << 30)),
+            ("8XB", None),
+            ("GB", None),
+        ] {
+            assert_eq!(parse_bytes(s).ok(), want, "{s}");
+        }
+    }
 
     fn parse(yaml: &str) -> Result<RingwriteConfig, String> {
         let mut c: RingwriteConfig = serde_yaml_ng::from_str(yaml).map_err(|e| e.to_string())?;

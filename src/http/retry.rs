@@ -80,18 +80,20 @@ pub async fn send_with_retry(
     counts: SentCounts,
     policy: &RetryPolicy,
 ) -> BatchOutcome {
-    send_with_retry_observed(pool, body, format, counts, policy, &mut |_| {}).await
+    send_with_retry_observed(pool, body, format, counts, policy, &mut |_| true).await
 }
 
 /// [`send_with_retry`], calling `on_retry(sleep)` before each backoff sleep (the queue
-/// uses it to count retries and to pause resharding, FORMATS.md §3.4).
+/// uses it to count retries and to pause resharding, FORMATS.md §3.4). If `on_retry`
+/// answers `false`, the loop ends with [`BatchOutcome::GaveUp`] without sleeping (the
+/// caller rebuilds the batch, e.g. without samples past `sample_age_limit`).
 pub async fn send_with_retry_observed(
     pool: &Pool,
     body: Bytes,
     format: WireFormat,
     counts: SentCounts,
     policy: &RetryPolicy,
-    on_retry: &mut dyn FnMut(std::time::Duration),
+    on_retry: &mut dyn FnMut(std::time::Duration) -> bool,
 ) -> BatchOutcome {
     let endpoint = pool.endpoint().clone();
     let name = endpoint.name();
@@ -169,7 +171,12 @@ pub async fn send_with_retry_observed(
             };
         }
         let sleep = backoff.next_delay(after);
-        on_retry(sleep);
+        if !on_retry(sleep) {
+            return BatchOutcome::GaveUp {
+                last_error,
+                attempts,
+            };
+        }
         if let Some(suppressed) = pool.limiter_retry().allow(Instant::now()) {
             tracing::warn!(
                 endpoint = name,

@@ -8,13 +8,16 @@ mod observe;
 
 use crate::config::{Endpoint as EndpointConfig, ProtobufMessage};
 use crate::http::{Endpoint, Pool, PoolOptions, RetryPolicy, WireFormat};
+use crate::metrics::Kind;
+use crate::progress::{AckSlots, MarkLog, ProgressStore, Saved, ShardMarks};
 use crate::queue::{
-    now_ms, run_shard, Item, ItemKind, QueueStats, Router, ShardHandle, ShardSettings,
+    now_ms, run_shard, Item, ItemKind, Loss, QueueStats, Router, ShardHandle, ShardSettings,
 };
 use crate::record::{self, FloatHistogram, Histogram, Record};
 use crate::reshard::{reshard_skip_reason, ReshardPause, ShardController, TickCounts};
 use crate::runtime::Cores;
 use crate::series::SeriesCache;
+use crate::wal::reader::Position;
 use crate::wal::tail::{Event, TailOptions, Tailer};
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -52,6 +55,10 @@ pub struct PipelineSpec {
     pub reshard_plan: Vec<usize>,
     /// Where the self-metrics go (`None`: not exported).
     pub registry: Option<crate::metrics::Registry>,
+    /// Durable progress (`None`: nothing is saved; every start is a first start).
+    pub progress: Option<ProgressStore>,
+    /// Segments kept when Prometheus truncates the WAL (`None`: read the WAL only).
+    pub spool: Option<Arc<crate::spool::Spool>>,
 }
 
 /// What an endpoint counted; read while it runs and after it stops.
@@ -66,10 +73,109 @@ pub struct PipelineStats {
     pub corruptions: AtomicU64,
     pub decode_errors: AtomicU64,
     pub segments_lost: AtomicU64,
+    /// Of those, segments Prometheus deleted while nothing kept them.
+    pub segments_truncated: AtomicU64,
     pub shards: AtomicU64,
     pub reshards: AtomicU64,
     /// Set once the reader has caught up with the WAL's end for the first time.
     pub caught_up: AtomicBool,
+    /// Everything before this WAL position is acknowledged (`segment`, `offset`; both
+    /// `u64::MAX` while unknown).
+    pub acked_segment: AtomicU64,
+    pub acked_offset: AtomicU64,
+    /// The position saved last, and failed attempts to save.
+    pub saved_segment: AtomicU64,
+    pub saved_offset: AtomicU64,
+    pub progress_save_failures: AtomicU64,
+    /// Where this start resumed from (`u64::MAX`: a first start).
+    pub resumed_segment: AtomicU64,
+    pub resumed_offset: AtomicU64,
+}
+
+impl PipelineStats {
+    fn new() -> PipelineStats {
+        let unknown = || AtomicU64::new(u64::MAX);
+        PipelineStats {
+            acked_segment: unknown(),
+            acked_offset: unknown(),
+            saved_segment: unknown(),
+            saved_offset: unknown(),
+            resumed_segment: unknown(),
+            resumed_offset: unknown(),
+            ..PipelineStats::default()
+        }
+    }
+
+    /// Everything before this position is acknowledged, if known.
+    pub fn acked_position(&self) -> Option<Position> {
+        load_pos(&self.acked_segment, &self.acked_offset)
+    }
+
+    /// The position saved last, if any.
+    pub fn saved_position(&self) -> Option<Position> {
+        load_pos(&self.saved_segment, &self.saved_offset)
+    }
+
+    /// Where this start resumed from (`None`: a first start).
+    pub fn resumed_position(&self) -> Option<Position> {
+        load_pos(&self.resumed_segment, &self.resumed_offset)
+    }
+}
+
+/// ringwrite's own per-endpoint durability metrics (no Prometheus equivalent).
+fn register_progress_metrics(
+    reg: &crate::metrics::Registry,
+    name: &str,
+    stats: &Arc<PipelineStats>,
+) {
+    let labels = [("remote_name", name)];
+    let st = Arc::clone(stats);
+    reg.gauge_fn(
+        "ringwrite_progress_acknowledged_segment",
+        "WAL segment of the position below which every sample was acknowledged (-1: none yet).",
+        &labels,
+        move || st.acked_position().map_or(-1.0, |p| p.segment as f64),
+    );
+    let st = Arc::clone(stats);
+    reg.gauge_fn(
+        "ringwrite_progress_saved_segment",
+        "WAL segment of the last saved progress position (-1: none yet).",
+        &labels,
+        move || st.saved_position().map_or(-1.0, |p| p.segment as f64),
+    );
+    let st = Arc::clone(stats);
+    reg.counter_fn(
+        "ringwrite_progress_save_failures_total",
+        "Failed attempts to save progress under --storage.path (e.g. a full disk).",
+        &labels,
+        move || st.progress_save_failures.load(Ordering::Relaxed) as f64,
+    );
+    for reason in ["truncated", "spool_full"] {
+        let st = Arc::clone(stats);
+        reg.counter_fn(
+            "ringwrite_wal_segments_lost_total",
+            "WAL segments deleted before this endpoint read them: truncated by Prometheus while not spooled, or released by the spool over max_spool_bytes.",
+            &[("remote_name", name), ("reason", reason)],
+            move || {
+                let all = st.segments_lost.load(Ordering::Relaxed);
+                let truncated = st.segments_truncated.load(Ordering::Relaxed);
+                (if reason == "truncated" { truncated } else { all - truncated }) as f64
+            },
+        );
+    }
+}
+
+fn load_pos(seg: &AtomicU64, off: &AtomicU64) -> Option<Position> {
+    let segment = seg.load(Ordering::Acquire);
+    (segment != u64::MAX).then(|| Position {
+        segment,
+        offset: off.load(Ordering::Acquire),
+    })
+}
+
+fn store_pos(seg: &AtomicU64, off: &AtomicU64, p: Position) {
+    off.store(p.offset, Ordering::Release);
+    seg.store(p.segment, Ordering::Release);
 }
 
 /// A running endpoint.
@@ -86,7 +192,10 @@ impl Pipeline {
         let http_cfg = adapt::endpoint_config(&spec.endpoint.name, &spec.endpoint.config);
         http_cfg.validate().map_err(|e| e.to_string())?;
         let endpoint = Arc::new(Endpoint::new(&http_cfg).map_err(|e| e.to_string())?);
-        let stats = Arc::new(PipelineStats::default());
+        let stats = Arc::new(PipelineStats::new());
+        if let Some(reg) = &spec.registry {
+            register_progress_metrics(reg, &spec.endpoint.name, &stats);
+        }
         let stop = Arc::new(AtomicBool::new(false));
         let name = spec.endpoint.name.clone();
         let (s2, st2) = (Arc::clone(&stats), Arc::clone(&stop));
@@ -161,6 +270,32 @@ struct Reader {
     last_sync: Instant,
     desired: Option<f64>,
     last_flush: Instant,
+    marks: MarkLog,
+    slots: AckSlots,
+    last_save: Instant,
+    saved: Option<Position>,
+    /// Timestamps below this are past `sample_age_limit` (`i64::MIN`: off).
+    age_cutoff: i64,
+    /// The tailer's position after the last event (the next record to read).
+    pos: Option<Position>,
+    /// This endpoint's claim on spooled segments.
+    claim: Option<Arc<crate::spool::Claim>>,
+    /// Checkpoints seen while the reader was still before them: garbage collection waits
+    /// until the reader has passed their last segment (their series may still have data
+    /// in segments not yet read).
+    pending_gc: Vec<u64>,
+}
+
+/// How often the acknowledged position is saved.
+const PROGRESS_SAVE_INTERVAL: Duration = Duration::from_secs(2);
+
+/// How often `sample_age_limit`'s cutoff is recomputed on the reader.
+fn age_cutoff(limit: Duration) -> i64 {
+    if limit.is_zero() {
+        i64::MIN
+    } else {
+        crate::queue::age_cutoff(limit)
+    }
 }
 
 impl Reader {
@@ -186,12 +321,14 @@ impl Reader {
                 max_attempts: None,
             },
             format,
+            sample_age_limit: q.sample_age_limit,
         };
         let (min, max) = match spec.fixed_shards {
             Some(n) => (n, n),
             None => (q.min_shards, q.max_shards),
         };
-        let router = Router::new(Arc::clone(&stats.queue), q.max_samples_per_send);
+        let mut router = Router::new(Arc::clone(&stats.queue), q.max_samples_per_send);
+        router.set_stop_flag(Arc::clone(&stop));
         let metrics = spec.registry.as_ref().map(|reg| {
             let url = crate::config::redact_url(&spec.endpoint.config.url);
             let qm = crate::metrics::QueueMetrics::new(reg, &spec.endpoint.name, &url);
@@ -210,6 +347,14 @@ impl Reader {
             last_sync: Instant::now(),
             desired: None,
             last_flush: Instant::now(),
+            marks: MarkLog::new(None),
+            slots: AckSlots::default(),
+            last_save: Instant::now(),
+            saved: None,
+            age_cutoff: i64::MIN,
+            pos: None,
+            claim: spec.spool.as_ref().map(|s| s.claim()),
+            pending_gc: Vec::new(),
             cache: SeriesCache::new(&spec.external_labels),
             shipping: spec.from_start,
             spec,
@@ -236,7 +381,8 @@ impl Reader {
             .channel_bound(self.spec.endpoint.config.queue_config.capacity);
         self.epoch += 1;
         let mut handles = Vec::with_capacity(n);
-        for id in 0..n {
+        let slots = self.slots.replace(n, self.marks.last_seq());
+        for (id, slot) in slots.into_iter().enumerate() {
             let (tx, rx) = flume::bounded(bound);
             handles.push(ShardHandle { tx });
             let ctx_parts = (
@@ -252,6 +398,7 @@ impl Reader {
             );
             self.cores.spawn_on(id, move || {
                 let (endpoint, opts, settings, stats, interner, pause, metrics) = ctx_parts;
+                let marks = ShardMarks::new(slot);
                 let pool = core_pool(&endpoint, &opts);
                 run_shard(crate::queue::ShardContext {
                     id,
@@ -262,6 +409,7 @@ impl Reader {
                     interner,
                     pause,
                     metrics,
+                    marks,
                 })
             });
         }
@@ -275,15 +423,151 @@ impl Reader {
         );
     }
 
+    /// The progress file's key for this endpoint.
+    fn progress_key(&self) -> String {
+        ProgressStore::key(
+            self.spec.endpoint.config.name.as_deref(),
+            &self.spec.endpoint.config.url,
+        )
+    }
+
+    /// The saved position to resume from, if any (a broken file is logged and ignored:
+    /// the endpoint then starts as on a first start, losing nothing newer).
+    fn load_progress(&self) -> Option<Position> {
+        let store = self.spec.progress.as_ref()?;
+        match store.load(&self.progress_key()) {
+            Ok(Some(saved)) => Some(saved.position),
+            Ok(None) => None,
+            Err(e) => {
+                tracing::error!(endpoint = self.endpoint.name(), error = %e,
+                    "Cannot read saved progress; starting as on a first start.");
+                None
+            }
+        }
+    }
+
+    /// Opens the WAL at the saved position (or as a first start).
+    fn open_tailer(&mut self) -> Result<Tailer, String> {
+        let resume = self.load_progress();
+        let fallback = self.spec.spool.as_ref().map(|s| s.dir().to_path_buf());
+        // A first start that ships everything begins at the oldest segment anyone still
+        // has (the spool may hold segments a checkpoint now covers, unacknowledged).
+        let oldest = match (resume, self.spec.from_start) {
+            (None, true) => {
+                let wal = crate::wal::dir::resolve_wal_dir(&self.spec.wal_dir)
+                    .map_err(|e| e.to_string())?;
+                crate::wal::dir::first_segment(&wal, fallback.as_deref())
+                    .map_err(|e| e.to_string())?
+                    .map(|segment| Position { segment, offset: 0 })
+            }
+            _ => None,
+        };
+        let mut opts = TailOptions {
+            follow: true,
+            from: resume.or(oldest),
+            fallback,
+            ..TailOptions::default()
+        };
+        let tailer = match Tailer::open(&self.spec.wal_dir, opts.clone()) {
+            Ok(t) => t,
+            Err(crate::wal::WalError::BadPosition { pos, why }) => {
+                // The WAL is younger than our progress (it was wiped or replaced): all of
+                // it is new to the receiver.
+                tracing::warn!(
+                    endpoint = self.endpoint.name(),
+                    saved = pos,
+                    why,
+                    "Saved position is past the WAL's end; shipping the whole WAL."
+                );
+                opts.from = None;
+                self.shipping = true;
+                return Tailer::open(&self.spec.wal_dir, opts).map_err(|e| e.to_string());
+            }
+            Err(e) => return Err(e.to_string()),
+        };
+        if let Some(p) = resume {
+            tracing::info!(endpoint = self.endpoint.name(), position = %p,
+                "Resuming from the saved position.");
+            store_pos(&self.stats.resumed_segment, &self.stats.resumed_offset, p);
+            store_pos(&self.stats.acked_segment, &self.stats.acked_offset, p);
+            store_pos(&self.stats.saved_segment, &self.stats.saved_offset, p);
+            self.marks = MarkLog::new(Some(p));
+            self.saved = Some(p);
+            self.shipping = true;
+        }
+        Ok(tailer)
+    }
+
+    /// Flushes the routed items and sends a progress mark for `pos` behind them.
+    fn mark(&mut self, pos: Option<Position>) {
+        match pos.filter(|_| self.shipping) {
+            Some(p) => match self.marks.issue(p) {
+                Some(seq) => self.router.mark(seq),
+                None => self.router.flush(),
+            },
+            None => self.router.flush(),
+        }
+        self.last_flush = Instant::now();
+    }
+
+    /// Moves the acknowledged position forward and saves it when due (or `force`).
+    fn update_progress(&mut self, force: bool) {
+        let done = self.slots.min_completed();
+        if let Some(p) = self.marks.complete_through(done) {
+            store_pos(&self.stats.acked_segment, &self.stats.acked_offset, p);
+        }
+        if let Some(claim) = &self.claim {
+            // The spool keeps what a restart would replay: from the saved position (or,
+            // with nothing saved, everything).
+            let need = match (&self.spec.progress, self.saved, self.marks.acked()) {
+                (Some(_), Some(saved), _) => Some(saved.segment),
+                (Some(_), None, _) => None,
+                (None, _, Some(acked)) => Some(acked.segment),
+                (None, _, None) => self.pos.map(|p| p.segment),
+            };
+            if let Some(n) = need {
+                claim.set(n);
+            }
+        }
+        if !force && self.last_save.elapsed() < PROGRESS_SAVE_INTERVAL {
+            return;
+        }
+        self.last_save = Instant::now();
+        let (Some(store), Some(acked)) = (self.spec.progress.as_ref(), self.marks.acked()) else {
+            return;
+        };
+        if self.saved == Some(acked) {
+            return;
+        }
+        let saved = Saved {
+            endpoint: self.spec.endpoint.name.clone(),
+            url: crate::config::redact_url(&self.spec.endpoint.config.url),
+            position: acked,
+            updated_unix_ms: now_ms(),
+        };
+        match store.save(&self.progress_key(), &saved) {
+            Ok(()) => {
+                self.saved = Some(acked);
+                store_pos(&self.stats.saved_segment, &self.stats.saved_offset, acked);
+            }
+            Err(e) => {
+                let n = self
+                    .stats
+                    .progress_save_failures
+                    .fetch_add(1, Ordering::Relaxed);
+                if n % 30 == 0 {
+                    tracing::error!(endpoint = self.endpoint.name(), error = %e, failures = n + 1,
+                        "Cannot save progress; shipping continues, but a restart would resend from the last saved position.");
+                }
+            }
+        }
+    }
+
     fn run(&mut self) -> Result<(), String> {
         let q = &self.spec.endpoint.config.queue_config;
         let initial = self.spec.fixed_shards.unwrap_or(q.min_shards).max(1);
         self.start_shards(initial);
-        let opts = TailOptions {
-            follow: true,
-            ..TailOptions::default()
-        };
-        let mut tailer = Tailer::open(&self.spec.wal_dir, opts).map_err(|e| e.to_string())?;
+        let mut tailer = self.open_tailer()?;
         tracing::info!(endpoint = self.endpoint.name(), wal = %tailer.dir().display(),
             from_start = self.spec.from_start, "Reading the WAL.");
         loop {
@@ -293,15 +577,16 @@ impl Reader {
             let ev = tailer
                 .next_event(Duration::from_millis(100))
                 .map_err(|e| e.to_string())?;
+            self.age_cutoff = age_cutoff(self.spec.endpoint.config.queue_config.sample_age_limit);
             match ev {
                 Event::Record(r) => {
                     self.stats.records.fetch_add(1, Ordering::Relaxed);
                     let segment = r.checkpoint.unwrap_or(r.pos.segment);
-                    let ship = self.shipping;
+                    let ship = self.shipping && !r.replay;
                     self.record(r.bytes, segment, ship);
                     if self.last_flush.elapsed() >= PARTIAL_CHUNK_DELAY {
-                        self.router.flush();
-                        self.last_flush = Instant::now();
+                        let pos = tailer.position();
+                        self.mark(pos);
                     }
                 }
                 Event::Corruption(c) => {
@@ -309,15 +594,9 @@ impl Reader {
                     tracing::error!(endpoint = self.endpoint.name(), corruption = %c,
                         "Corrupt WAL data skipped; samples in it are lost.");
                 }
-                Event::SegmentsLost { first, last } => {
-                    self.stats
-                        .segments_lost
-                        .fetch_add(last - first + 1, Ordering::Relaxed);
-                }
-                Event::NewCheckpoint { index, path } => self.checkpoint_gc(index, &path),
+                Event::SegmentsLost { first, last } => self.segments_lost(first, last),
+                Event::NewCheckpoint { index, path } => self.checkpoint_seen(index, &path),
                 Event::Idle | Event::End => {
-                    self.router.flush();
-                    self.last_flush = Instant::now();
                     if !self.shipping {
                         tracing::info!(
                             endpoint = self.endpoint.name(),
@@ -326,10 +605,20 @@ impl Reader {
                         );
                         self.shipping = true;
                     }
+                    let pos = tailer.position();
+                    self.mark(pos);
                     self.stats.caught_up.store(true, Ordering::Relaxed);
                 }
                 _ => {}
             }
+            self.pos = tailer.position();
+            if let (Some(&cp), Some(p)) = (self.pending_gc.first(), self.pos) {
+                if p.segment > cp {
+                    self.pending_gc.remove(0);
+                    self.series_gc(cp);
+                }
+            }
+            self.update_progress(false);
             if self.last_tick.elapsed() >= self.spec.shard_update_interval {
                 self.reshard_tick();
             }
@@ -349,12 +638,20 @@ impl Reader {
                 }
             }
         }
+        if !self.router.aborted() {
+            let pos = tailer.position();
+            self.mark(pos);
+        }
         let clean = self.router.stop_all(self.spec.flush_deadline);
+        // Old shards stopped: their slots hold what they finished.
+        self.slots.replace(0, self.marks.last_seq());
+        self.update_progress(true);
         if !clean {
             tracing::error!(
                 endpoint = self.endpoint.name(),
                 pending = self.stats.queue.pending.load(Ordering::Relaxed),
-                "Failed to flush all samples on shutdown."
+                acked = ?self.marks.acked(),
+                "Failed to flush all samples on shutdown; they will be sent again after a restart."
             );
         }
         Ok(())
@@ -478,12 +775,22 @@ impl Reader {
                     t,
                     kind,
                 };
+                if t < self.age_cutoff {
+                    self.drop_item(&item, Loss::TooOld);
+                    return;
+                }
                 self.router.route(sref, item);
             }
             Err(missing) => {
                 self.stats
                     .dropped_unknown_series
                     .fetch_add(1, Ordering::Relaxed);
+                let kind = match kind {
+                    ItemKind::Sample { .. } => Kind::Samples,
+                    ItemKind::Exemplar { .. } => Kind::Exemplars,
+                    _ => Kind::Histograms,
+                };
+                self.stats.queue.drops.add(kind, Loss::UnknownSeries, 1);
                 self.stats
                     .queue
                     .data_dropped
@@ -497,9 +804,51 @@ impl Reader {
         }
     }
 
-    /// A new checkpoint: refresh the segments of the refs it holds, then forget the refs
-    /// Prometheus retired (FORMATS.md §5.6).
-    fn checkpoint_gc(&mut self, index: u64, path: &std::path::Path) {
+    fn drop_item(&self, item: &Item, loss: Loss) {
+        self.stats.queue.drops.add(item.metric_kind(), loss, 1);
+        self.stats
+            .queue
+            .data_dropped
+            .fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Segments `first..=last` were deleted before this reader got to them: released by
+    /// the spool over its budget (counted exactly), or truncated by Prometheus while
+    /// nobody kept them.
+    fn segments_lost(&mut self, first: u64, last: u64) {
+        self.stats
+            .segments_lost
+            .fetch_add(last - first + 1, Ordering::Relaxed);
+        let (evicted, n) = self
+            .spec
+            .spool
+            .as_ref()
+            .map(|s| s.evicted_in(first, last))
+            .unwrap_or_default();
+        let drops = &self.stats.queue.drops;
+        drops.add(Kind::Samples, Loss::SpoolFull, evicted.samples);
+        drops.add(Kind::Histograms, Loss::SpoolFull, evicted.histograms);
+        drops.add(Kind::Exemplars, Loss::SpoolFull, evicted.exemplars);
+        let truncated = last - first + 1 - n;
+        self.stats
+            .segments_truncated
+            .fetch_add(truncated, Ordering::Relaxed);
+        let last_seen = (self.highest_recv_ms > 0).then_some(self.highest_recv_ms);
+        tracing::error!(
+            endpoint = self.endpoint.name(),
+            first,
+            last,
+            spool_full_segments = n,
+            spool_full_samples = evicted.samples,
+            truncated_segments = truncated,
+            last_sample_before_gap_ms = ?last_seen,
+            "WAL segments lost: data from the last sample before the gap to the first after it is missing."
+        );
+    }
+
+    /// A new checkpoint: refresh the segments of the refs it holds now; forget the refs
+    /// Prometheus retired once the reader has passed the checkpoint (FORMATS.md §5.6).
+    fn checkpoint_seen(&mut self, index: u64, path: &std::path::Path) {
         let opts = TailOptions {
             read_checkpoint: false,
             ..TailOptions::default()
@@ -520,6 +869,14 @@ impl Reader {
                 _ => {}
             }
         }
+        if self.pos.is_some_and(|p| p.segment > index) {
+            self.series_gc(index);
+        } else {
+            self.pending_gc.push(index);
+        }
+    }
+
+    fn series_gc(&mut self, index: u64) {
         let removed = self.cache.gc(index);
         tracing::info!(
             endpoint = self.endpoint.name(),
@@ -583,6 +940,8 @@ impl Reader {
     pub(crate) fn reshard(&mut self, n: usize) {
         let from = self.router.num_shards();
         tracing::info!(endpoint = self.endpoint.name(), from, to = n, "Resharding.");
+        // The old shards' slots must reach a mark behind everything they were given.
+        self.mark(self.pos);
         if !self.router.stop_all(self.spec.flush_deadline) {
             tracing::error!(
                 endpoint = self.endpoint.name(),

@@ -4,7 +4,7 @@
 use super::PipelineStats;
 use crate::http::{BatchOutcome, SentCounts};
 use crate::metrics::{Kind, QueueMetrics, WatcherMetrics};
-use crate::queue::SendObserver;
+use crate::queue::{Loss, SendObserver, KINDS};
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
@@ -67,7 +67,7 @@ impl SendObserver for BatchMetrics {
 /// Counter values already exported, so each sync adds only the difference.
 #[derive(Default)]
 pub struct Synced {
-    dropped_unknown: u64,
+    drops: [[u64; 3]; 6],
     enqueue_waits: u64,
     data_in: u64,
     decode_failures: u64,
@@ -86,10 +86,16 @@ pub fn sync(
     desired: Option<f64>,
 ) {
     let qs = &stats.queue;
-    let dropped = stats.dropped_unknown_series.load(Ordering::Relaxed);
-    q.dropped(Kind::Samples, "unintentionally_dropped_series")
-        .add(dropped - synced.dropped_unknown);
-    synced.dropped_unknown = dropped;
+    for (i, loss) in Loss::ALL.iter().enumerate() {
+        for (j, kind) in KINDS.iter().enumerate() {
+            let now = qs.drops.get(*kind, *loss);
+            let last = &mut synced.drops[i][j];
+            if now > *last {
+                q.dropped(*kind, loss.label()).add(now - *last);
+                *last = now;
+            }
+        }
+    }
     q.enqueue_retries_total
         .add(enqueue_waits.saturating_sub(synced.enqueue_waits));
     synced.enqueue_waits = enqueue_waits;

@@ -7,12 +7,14 @@
 //! ([`run_shard`]) is a task on one of the pinned core loops.
 
 mod batch;
+mod drops;
 mod router;
 mod shard;
 
 pub use batch::{encode_batch, Encoders};
+pub use drops::{Drops, Loss, KINDS};
 pub use router::{Router, ShardHandle};
-pub use shard::{run_shard, SendObserver, ShardContext, ShardSettings};
+pub use shard::{age_cutoff, run_shard, SendObserver, ShardContext, ShardSettings};
 
 use crate::encode::EncodedSeries;
 use crate::record::{FloatHistogram, Histogram};
@@ -39,6 +41,17 @@ pub enum ItemKind {
 }
 
 impl Item {
+    /// The kind of data this item counts as in the metrics.
+    pub fn metric_kind(&self) -> crate::metrics::Kind {
+        match self.kind {
+            ItemKind::Sample { .. } => crate::metrics::Kind::Samples,
+            ItemKind::Histogram { .. } | ItemKind::FloatHistogram { .. } => {
+                crate::metrics::Kind::Histograms
+            }
+            ItemKind::Exemplar { .. } => crate::metrics::Kind::Exemplars,
+        }
+    }
+
     /// Whether this item counts as a sample (float or histogram) for batch sizes.
     pub fn is_exemplar(&self) -> bool {
         matches!(self.kind, ItemKind::Exemplar { .. })
@@ -48,6 +61,9 @@ impl Item {
 /// Messages from the reader to a shard.
 pub enum ShardMsg {
     Items(Vec<Item>),
+    /// Progress mark `seq`: complete it once every item received before it has finished
+    /// (see `progress`).
+    Mark(u64),
     /// Send everything queued, then stop and answer on the channel.
     Stop(flume::Sender<()>),
 }
@@ -76,6 +92,8 @@ pub struct QueueStats {
     pub exemplars_acked: AtomicU64,
     /// Retries (one per backoff sleep).
     pub retries: AtomicU64,
+    /// Dropped before sending, by kind and reason.
+    pub drops: Drops,
 }
 
 impl QueueStats {

@@ -3,7 +3,7 @@
 
 use super::{Item, QueueStats, ShardMsg};
 use crate::record::SeriesRef;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -20,6 +20,10 @@ pub struct Router {
     stats: Arc<QueueStats>,
     /// Times a send found the queue full and had to wait (`enqueue_retries_total`).
     pub enqueue_waits: u64,
+    /// Set when the endpoint is stopping: a reader blocked on a full queue gives up.
+    stop: Option<Arc<AtomicBool>>,
+    /// A chunk was abandoned because of a stop: nothing after it may count as progress.
+    aborted: bool,
 }
 
 impl Router {
@@ -33,7 +37,22 @@ impl Router {
             chunk_max: max_samples_per_send.clamp(64, 8192),
             stats,
             enqueue_waits: 0,
+            stop: None,
+            aborted: false,
         }
+    }
+
+    /// While `flag` is set, a send blocked on a full queue is abandoned (Prometheus's
+    /// TestQueueFilledDeadlock: a stop must not wait for a stuck receiver to drain the
+    /// queue). Abandoned items are not acknowledged, so saved progress stays before them
+    /// and a restart sends them.
+    pub fn set_stop_flag(&mut self, flag: Arc<AtomicBool>) {
+        self.stop = Some(flag);
+    }
+
+    /// Whether a stop made the router abandon queued items.
+    pub fn aborted(&self) -> bool {
+        self.aborted
     }
 
     /// Channel bound (in chunks) for a shard of `capacity` samples.
@@ -54,6 +73,9 @@ impl Router {
     /// Queues `item` for the shard of `sref` (`ref mod N`, like Prometheus).
     #[inline]
     pub fn route(&mut self, sref: SeriesRef, item: Item) {
+        if self.aborted {
+            return;
+        }
         let n = self.shards.len();
         debug_assert!(n > 0, "no shards");
         let k = (sref % n as u64) as usize;
@@ -70,10 +92,28 @@ impl Router {
     /// Hands every partial chunk to its shard (when the reader is idle, or its oldest
     /// item has waited long enough).
     pub fn flush(&mut self) {
+        if self.aborted {
+            for c in &mut self.chunks {
+                c.clear();
+            }
+            return;
+        }
         for k in 0..self.chunks.len() {
             if !self.chunks[k].is_empty() {
                 self.send_chunk(k);
             }
+        }
+    }
+
+    /// Flushes, then sends progress mark `seq` to every shard, after the items routed
+    /// before it.
+    pub fn mark(&mut self, seq: u64) {
+        self.flush();
+        for k in 0..self.shards.len() {
+            if self.aborted {
+                return;
+            }
+            self.send(k, ShardMsg::Mark(seq));
         }
     }
 
@@ -82,16 +122,50 @@ impl Router {
         self.stats
             .pending
             .fetch_add(items.len() as i64, Ordering::Relaxed);
+        self.send(k, ShardMsg::Items(items));
+    }
+
+    /// Queues `msg` for shard `k`. A full queue makes the reader wait (backpressure),
+    /// however long it takes, unless the endpoint is stopping.
+    fn send(&mut self, k: usize, msg: ShardMsg) {
         let tx = &self.shards[k].tx;
-        match tx.try_send(ShardMsg::Items(items)) {
-            Ok(()) => {}
-            Err(flume::TrySendError::Full(msg)) => {
-                // Backpressure: wait for the shard, however long it takes.
-                self.enqueue_waits += 1;
-                let _ = tx.send(msg);
-            }
+        let mut msg = match tx.try_send(msg) {
+            Ok(()) => return,
+            Err(flume::TrySendError::Full(m)) => m,
             Err(flume::TrySendError::Disconnected(_)) => {
-                tracing::error!(shard = k, "Shard task is gone; its queued items are lost.");
+                tracing::error!(shard = k, "Shard task is gone; what it was sent is lost.");
+                return;
+            }
+        };
+        self.enqueue_waits += 1;
+        loop {
+            match tx.send_timeout(msg, Duration::from_millis(100)) {
+                Ok(()) => return,
+                Err(flume::SendTimeoutError::Timeout(m)) => {
+                    if self
+                        .stop
+                        .as_ref()
+                        .is_some_and(|s| s.load(Ordering::Relaxed))
+                    {
+                        let n = match &m {
+                            ShardMsg::Items(items) => items.len() as i64,
+                            _ => 0,
+                        };
+                        self.stats.pending.fetch_sub(n, Ordering::Relaxed);
+                        tracing::warn!(
+                            shard = k,
+                            items = n,
+                            "Stopping while the queue is full: queued items are left for the next start."
+                        );
+                        self.aborted = true;
+                        return;
+                    }
+                    msg = m;
+                }
+                Err(flume::SendTimeoutError::Disconnected(_)) => {
+                    tracing::error!(shard = k, "Shard task is gone; what it was sent is lost.");
+                    return;
+                }
             }
         }
     }
@@ -102,10 +176,12 @@ impl Router {
         self.flush();
         let (ack_tx, ack_rx) = flume::unbounded();
         let n = self.shards.len();
-        for s in &self.shards {
-            let _ = s.tx.send(ShardMsg::Stop(ack_tx.clone()));
-        }
         let end = std::time::Instant::now() + deadline;
+        for s in &self.shards {
+            // A full queue takes the Stop once it drains; give up at the deadline.
+            let left = end.saturating_duration_since(std::time::Instant::now());
+            let _ = s.tx.send_timeout(ShardMsg::Stop(ack_tx.clone()), left);
+        }
         let mut done = 0;
         while done < n {
             let left = end.saturating_duration_since(std::time::Instant::now());

@@ -2,9 +2,10 @@
 //! `batch_send_deadline`), encodes, sends with retries, one request at a time.
 
 use super::batch::{encode_batch, Encoders};
-use super::{now_ms, Item, QueueStats, ShardMsg};
+use super::{now_ms, Item, Loss, QueueStats, ShardMsg};
 use crate::encode::SymbolInterner;
 use crate::http::{send_with_retry_observed, BatchOutcome, Pool, RetryPolicy, WireFormat};
+use crate::progress::ShardMarks;
 use crate::reshard::ReshardPause;
 use std::rc::Rc;
 use std::sync::atomic::Ordering;
@@ -19,6 +20,8 @@ pub struct ShardSettings {
     pub retry: RetryPolicy,
     /// The configured protocol; the endpoint may have fallen back to RW 1.0.
     pub format: WireFormat,
+    /// `sample_age_limit`: data older than this is dropped before a retry (zero: off).
+    pub sample_age_limit: Duration,
 }
 
 /// Everything a shard task owns or shares.
@@ -31,6 +34,8 @@ pub struct ShardContext {
     pub interner: Arc<RwLock<SymbolInterner>>,
     pub pause: Arc<ReshardPause>,
     pub metrics: Option<Arc<dyn SendObserver>>,
+    /// Where this shard reports completed progress marks.
+    pub marks: ShardMarks,
 }
 
 /// Hooks for metrics: called after every finished batch.
@@ -51,7 +56,7 @@ pub trait SendObserver: Send + Sync {
 
 /// The shard loop. Returns when told to stop (after sending what it holds) or when the
 /// reader side is gone.
-pub async fn run_shard(ctx: ShardContext) {
+pub async fn run_shard(mut ctx: ShardContext) {
     let mut enc = Encoders::default();
     let mut batch: Vec<Item> = Vec::with_capacity(ctx.settings.max_samples_per_send);
     let mut deadline: Option<Instant> = None;
@@ -72,7 +77,7 @@ pub async fn run_shard(ctx: ShardContext) {
             deadline = Some(Instant::now() + ctx.settings.batch_send_deadline);
         }
         if batch.len() >= max || (stop.is_some() && !batch.is_empty()) {
-            send_batch(&ctx, &mut enc, &mut batch).await;
+            send_batch(&mut ctx, &mut enc, &mut batch).await;
             deadline = None;
             continue;
         }
@@ -89,14 +94,14 @@ pub async fn run_shard(ctx: ShardContext) {
             Some(d) => {
                 let now = Instant::now();
                 if now >= d {
-                    send_batch(&ctx, &mut enc, &mut batch).await;
+                    send_batch(&mut ctx, &mut enc, &mut batch).await;
                     deadline = None;
                     continue;
                 }
                 match monoio::time::timeout(d - now, ctx.rx.recv_async()).await {
                     Ok(m) => m,
                     Err(_) => {
-                        send_batch(&ctx, &mut enc, &mut batch).await;
+                        send_batch(&mut ctx, &mut enc, &mut batch).await;
                         deadline = None;
                         continue;
                     }
@@ -104,14 +109,18 @@ pub async fn run_shard(ctx: ShardContext) {
             }
         };
         match msg {
-            Ok(ShardMsg::Items(items)) => backlog.extend(items),
+            Ok(ShardMsg::Items(items)) => {
+                ctx.marks.received(items.len());
+                backlog.extend(items)
+            }
+            Ok(ShardMsg::Mark(seq)) => ctx.marks.mark(seq),
             Ok(ShardMsg::Stop(tx)) => stop = Some(tx),
             Err(_) => {
                 // The reader is gone: send what is left, then end.
                 backlog.extend(batch.drain(..));
                 while !backlog.is_empty() {
                     batch.extend(backlog.drain(..max.min(backlog.len())));
-                    send_batch(&ctx, &mut enc, &mut batch).await;
+                    send_batch(&mut ctx, &mut enc, &mut batch).await;
                 }
                 return;
             }
@@ -119,15 +128,53 @@ pub async fn run_shard(ctx: ShardContext) {
     }
 }
 
+/// The oldest timestamp in `batch` when `sample_age_limit` is on.
+fn oldest_t(settings: &ShardSettings, batch: &[Item]) -> Option<i64> {
+    if settings.sample_age_limit.is_zero() {
+        return None;
+    }
+    batch.iter().map(|i| i.t).min()
+}
+
+/// Timestamps (ms) below this are too old for `limit`.
+pub fn age_cutoff(limit: Duration) -> i64 {
+    now_ms() - limit.as_millis().min(i64::MAX as u128) as i64
+}
+
+/// Removes items older than `sample_age_limit` from `batch`, counting them.
+fn drop_too_old(ctx: &ShardContext, batch: &mut Vec<Item>) {
+    let cutoff = age_cutoff(ctx.settings.sample_age_limit);
+    let before = batch.len();
+    batch.retain(|it| {
+        let keep = it.t >= cutoff;
+        if !keep {
+            ctx.stats.drops.add(it.metric_kind(), Loss::TooOld, 1);
+        }
+        keep
+    });
+    let dropped = (before - batch.len()) as u64;
+    ctx.stats.data_dropped.fetch_add(dropped, Ordering::Relaxed);
+}
+
 /// Encodes and sends `batch` until it is accepted or dropped, then clears it.
-async fn send_batch(ctx: &ShardContext, enc: &mut Encoders, batch: &mut Vec<Item>) {
+async fn send_batch(ctx: &mut ShardContext, enc: &mut Encoders, batch: &mut Vec<Item>) {
     if batch.is_empty() {
         return;
     }
+    let finished = batch.len();
     let start = Instant::now();
     let mut format = ctx.pool.endpoint().wire_format(ctx.settings.format);
     let n = batch.len() as i64;
+    let mut rebuild: Option<Duration> = None;
     loop {
+        if let Some(sleep) = rebuild.take() {
+            // Prometheus rebuilds a retried request without data past sample_age_limit.
+            drop_too_old(ctx, batch);
+            monoio::time::sleep(sleep).await;
+            if batch.is_empty() {
+                break;
+            }
+        }
         let (body, encoded) = match encode_batch(enc, batch, format, &ctx.interner) {
             Ok(x) => x,
             Err(error) => {
@@ -158,12 +205,20 @@ async fn send_batch(ctx: &ShardContext, enc: &mut Encoders, batch: &mut Vec<Item
         let pause = &ctx.pause;
         let metrics = ctx.metrics.clone();
         let stats = &ctx.stats;
+        let oldest = oldest_t(&ctx.settings, batch);
+        let limit = ctx.settings.sample_age_limit;
+        let rebuild_slot = &mut rebuild;
         let mut on_retry = |sleep: Duration| {
             pause.on_recoverable_error(now_ms() as u64, sleep);
             stats.retries.fetch_add(1, Ordering::Relaxed);
             if let Some(m) = &metrics {
                 m.retried(&counts);
             }
+            if oldest.is_some_and(|t| t < age_cutoff(limit)) {
+                *rebuild_slot = Some(sleep);
+                return false;
+            }
+            true
         };
         let outcome = send_with_retry_observed(
             &ctx.pool,
@@ -174,6 +229,9 @@ async fn send_batch(ctx: &ShardContext, enc: &mut Encoders, batch: &mut Vec<Item
             &mut on_retry,
         )
         .await;
+        if rebuild.is_some() {
+            continue;
+        }
         if let Some(m) = &ctx.metrics {
             m.batch_done(&outcome, &counts, bytes, start.elapsed());
         }
@@ -215,4 +273,5 @@ async fn send_batch(ctx: &ShardContext, enc: &mut Encoders, batch: &mut Vec<Item
     ctx.stats.last_send_ms.store(now_ms(), Ordering::Relaxed);
     ctx.stats.pending.fetch_sub(n, Ordering::Relaxed);
     batch.clear();
+    ctx.marks.finished(finished);
 }

@@ -110,6 +110,32 @@ pub fn list(dir: &Path) -> Result<Listing, WalError> {
     Ok(out)
 }
 
+/// Adds to `into` the segments and checkpoints of `extra` that `into` lacks (by index):
+/// the WAL's own files win over a spool's copies.
+pub fn merge_listing(into: &mut Listing, extra: Listing) {
+    for s in extra.segments {
+        if !into.segments.iter().any(|x| x.index == s.index) {
+            into.segments.push(s);
+        }
+    }
+    for c in extra.checkpoints {
+        if !into.checkpoints.iter().any(|x| x.index == c.index) {
+            into.checkpoints.push(c);
+        }
+    }
+    into.segments.sort_by_key(|s| s.index);
+    into.checkpoints.sort_by_key(|c| c.index);
+}
+
+/// The lowest segment index in `wal` or (if given) `fallback`.
+pub fn first_segment(wal: &Path, fallback: Option<&Path>) -> Result<Option<u64>, WalError> {
+    let mut l = list(wal)?;
+    if let Some(fb) = fallback.filter(|f| f.is_dir()) {
+        merge_listing(&mut l, list(fb)?);
+    }
+    Ok(l.segments.first().map(|s| s.index))
+}
+
 /// Errors naming the first missing index if `segments` (sorted) has a gap.
 pub fn check_sequential(dir: &Path, segments: &[SegmentRef]) -> Result<(), WalError> {
     for w in segments.windows(2) {
@@ -138,6 +164,38 @@ pub fn segment_name(index: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn merge_prefers_the_wal_and_keeps_order() {
+        let seg = |d: &str, i: u64| SegmentRef {
+            index: i,
+            path: PathBuf::from(d).join(segment_name(i)),
+        };
+        let mut wal = Listing {
+            segments: vec![seg("wal", 5), seg("wal", 6)],
+            ..Listing::default()
+        };
+        let spool = Listing {
+            segments: vec![seg("spool", 3), seg("spool", 4), seg("spool", 5)],
+            checkpoints: vec![CheckpointRef {
+                index: 2,
+                path: PathBuf::from("spool/checkpoint.00000002"),
+            }],
+            ..Listing::default()
+        };
+        merge_listing(&mut wal, spool);
+        let got: Vec<_> = wal.segments.iter().map(|s| s.path.clone()).collect();
+        assert_eq!(
+            got,
+            vec![
+                seg("spool", 3).path,
+                seg("spool", 4).path,
+                seg("wal", 5).path,
+                seg("wal", 6).path
+            ]
+        );
+        assert_eq!(wal.checkpoints.len(), 1);
+    }
 
     fn touch(dir: &Path, name: &str) {
         std::fs::write(dir.join(name), b"").unwrap();

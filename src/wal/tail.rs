@@ -33,6 +33,10 @@ pub struct TailOptions {
     pub rescan_interval: Duration,
     /// Use inotify (true) or only polling (false).
     pub inotify: bool,
+    /// A second directory holding segments and checkpoints that were deleted from the
+    /// WAL (ringwrite's spool): a segment or checkpoint missing from the WAL is read from
+    /// here if it exists.
+    pub fallback: Option<PathBuf>,
 }
 
 impl Default for TailOptions {
@@ -44,6 +48,7 @@ impl Default for TailOptions {
             poll_interval: Duration::from_millis(100),
             rescan_interval: Duration::from_secs(1),
             inotify: true,
+            fallback: None,
         }
     }
 }
@@ -209,8 +214,28 @@ impl Tailer {
         self.corruptions
     }
 
+    /// Segment `index` in the WAL, or else in the fallback directory if it is there.
     fn seg_path(&self, index: u64) -> PathBuf {
-        self.dir.join(dir::segment_name(index))
+        let p = self.dir.join(dir::segment_name(index));
+        if let Some(fb) = self.opts.fallback.as_ref().filter(|_| !p.exists()) {
+            let q = fb.join(dir::segment_name(index));
+            if q.exists() {
+                return q;
+            }
+        }
+        p
+    }
+
+    /// The WAL's segments and checkpoints, plus those only the fallback still has.
+    fn listing(&self) -> Result<dir::Listing, WalError> {
+        let mut l = dir::list(&self.dir)?;
+        if let Some(fb) = &self.opts.fallback {
+            if fb.is_dir() {
+                let extra = dir::list(fb)?;
+                dir::merge_listing(&mut l, extra);
+            }
+        }
+        Ok(l)
     }
 
     /// Returns the next event. In follow mode it waits up to `wait` for new data and
@@ -356,9 +381,20 @@ impl Tailer {
 
     /// First call: decide where to begin.
     fn start(&mut self) -> Result<Option<Event<'static>>, WalError> {
-        let listing = dir::list(&self.dir)?;
-        let cp = listing.checkpoints.last().cloned();
-        self.checkpoint_seen = cp.as_ref().map(|c| c.index);
+        let listing = self.listing()?;
+        self.checkpoint_seen = listing.checkpoints.last().map(|c| c.index);
+        // Resuming: the newest checkpoint before the start position (a newer one covers
+        // segments we still have to read, and would hide series they need).
+        let cp = match self.opts.from {
+            Some(f) => listing
+                .checkpoints
+                .iter()
+                .rev()
+                .find(|c| c.index < f.segment)
+                .or(listing.checkpoints.last())
+                .cloned(),
+            None => listing.checkpoints.last().cloned(),
+        };
         if let Some(cp) = cp {
             // Replay the checkpoint only when the caller wants it and it precedes the
             // start position (a checkpoint past it would hold records after `from`).
@@ -376,7 +412,14 @@ impl Tailer {
                 };
                 return Ok(Some(Event::CheckpointStart { index }));
             }
-            self.phase = self.first_segment_phase(Some(cp.index))?;
+            // A checkpoint at or after the start position is not read; segments are then
+            // read from the start position's segment (or the first one there is), not
+            // from after the checkpoint.
+            let after = match self.opts.from {
+                Some(f) if f.segment <= cp.index => None,
+                _ => Some(cp.index),
+            };
+            self.phase = self.first_segment_phase(after)?;
         } else {
             self.phase = self.first_segment_phase(None)?;
         }
@@ -386,7 +429,7 @@ impl Tailer {
     /// The phase that reads the first WAL segment after checkpoint `cp` (or the start
     /// position's segment).
     fn first_segment_phase(&mut self, cp: Option<u64>) -> Result<Phase, WalError> {
-        let listing = dir::list(&self.dir)?;
+        let listing = self.listing()?;
         let after_cp = cp.map_or(0, |c| c + 1);
         let first_present = listing
             .segments
@@ -457,9 +500,7 @@ impl Tailer {
         // writer pads and finishes a segment before it creates the next one, so once the
         // next exists, a final refresh sees every byte of this one.
         let rescan_due = self.last_rescan.elapsed() >= self.opts.rescan_interval;
-        if self.dir.join(dir::segment_name(index + 1)).exists()
-            || (rescan_due && self.newer_exists(index)?)
-        {
+        if self.seg_path(index + 1).exists() || (rescan_due && self.newer_exists(index)?) {
             if let Phase::Segment(r) = &mut self.phase {
                 r.seal();
                 r.refresh()
@@ -489,7 +530,8 @@ impl Tailer {
     }
 
     fn newer_exists(&self, index: u64) -> Result<bool, WalError> {
-        Ok(dir::list(&self.dir)?
+        Ok(self
+            .listing()?
             .segments
             .last()
             .is_some_and(|s| s.index > index))
@@ -530,7 +572,7 @@ impl Tailer {
     }
 
     fn check_new_checkpoint(&mut self) -> Result<Option<Event<'static>>, WalError> {
-        let listing = dir::list(&self.dir)?;
+        let listing = self.listing()?;
         if let Some(cp) = listing.checkpoints.last() {
             if self.checkpoint_seen.is_none_or(|s| cp.index > s) {
                 self.checkpoint_seen = Some(cp.index);
@@ -546,7 +588,7 @@ impl Tailer {
     /// Waiting for segment `index`: if later segments exist but not this one, the ones
     /// in between were deleted before we got to them.
     fn rescan_for_gap(&mut self, index: u64) -> Result<Option<Event<'static>>, WalError> {
-        let listing = dir::list(&self.dir)?;
+        let listing = self.listing()?;
         if let Some(first_after) = listing.segments.iter().find(|s| s.index > index) {
             // Re-check the wanted one: it may have been created between the two looks.
             if self.seg_path(index).exists() {
