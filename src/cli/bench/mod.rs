@@ -370,6 +370,8 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<i32> {
         shard_update_interval: SHARD_UPDATE_INTERVAL,
         reshard_plan: Vec::new(),
         registry: None,
+        progress: None,
+        spool: None,
     };
     let cpu0 = report::ringwrite_cpu_seconds();
     let pipeline = Pipeline::start(pspec, Arc::clone(&cores)).map_err(BenchError::Pipeline)?;
