@@ -221,23 +221,9 @@ impl Generator {
         }
         let [series_rec, meta_rec, samples_rec, hist_rec, ex_rec] = bufs;
         if index == 0 {
-            let labels: Vec<_> = ids.clone().map(|id| model.labels(id)).collect();
-            encode::series(
-                series_rec,
-                ids.clone().zip(labels.iter()).map(|(id, l)| (id + 1, l)),
-            );
+            series_record(series_rec, model, ids.clone());
             if model.metadata {
-                let metas: Vec<_> = ids.clone().map(|id| (id, model.metadata(id))).collect();
-                let entries: Vec<RefMetadata<'_>> = metas
-                    .iter()
-                    .map(|(id, (mtype, unit, help))| RefMetadata {
-                        sref: id + 1,
-                        mtype: *mtype,
-                        unit: unit.as_bytes(),
-                        help: help.as_bytes(),
-                    })
-                    .collect();
-                encode::metadata(meta_rec, &entries);
+                metadata_record(meta_rec, model, ids.clone());
             }
         }
         let samples: Vec<RefSample> = ids
@@ -369,32 +355,14 @@ impl Generator {
         let mut w = WalWriter::create(&tmp, 0, self.spec.segment_size, self.spec.compression)?;
         let mut rec = Vec::new();
         for target in 0..targets {
-            let ids = model.target_series(target);
-            let labels: Vec<_> = ids.clone().map(|id| model.labels(id)).collect();
             rec.clear();
-            encode::series(
-                &mut rec,
-                ids.clone().zip(labels.iter()).map(|(id, l)| (id + 1, l)),
-            );
+            series_record(&mut rec, &model, model.target_series(target));
             w.log(&[&rec])?;
         }
         if model.metadata {
             for target in 0..targets {
-                let metas: Vec<_> = model
-                    .target_series(target)
-                    .map(|id| (id, model.metadata(id)))
-                    .collect();
-                let entries: Vec<RefMetadata<'_>> = metas
-                    .iter()
-                    .map(|(id, (mtype, unit, help))| RefMetadata {
-                        sref: id + 1,
-                        mtype: *mtype,
-                        unit: unit.as_bytes(),
-                        help: help.as_bytes(),
-                    })
-                    .collect();
                 rec.clear();
-                encode::metadata(&mut rec, &entries);
+                metadata_record(&mut rec, &model, model.target_series(target));
                 w.log(&[&rec])?;
             }
         }
@@ -422,4 +390,25 @@ impl Generator {
             .store(retained, Ordering::Relaxed);
         Ok(())
     }
+}
+
+/// The Series record of series `ids` (WAL ref = id + 1).
+fn series_record(out: &mut Vec<u8>, model: &Model, ids: std::ops::Range<u64>) {
+    let labels: Vec<_> = ids.clone().map(|id| model.labels(id)).collect();
+    encode::series(out, ids.zip(labels.iter()).map(|(id, l)| (id + 1, l)));
+}
+
+/// The Metadata record of series `ids`.
+fn metadata_record(out: &mut Vec<u8>, model: &Model, ids: std::ops::Range<u64>) {
+    let metas: Vec<_> = ids.map(|id| (id, model.metadata(id))).collect();
+    let entries: Vec<RefMetadata<'_>> = metas
+        .iter()
+        .map(|(id, (mtype, unit, help))| RefMetadata {
+            sref: id + 1,
+            mtype: *mtype,
+            unit: unit.as_bytes(),
+            help: help.as_bytes(),
+        })
+        .collect();
+    encode::metadata(out, &entries);
 }

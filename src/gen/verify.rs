@@ -319,30 +319,29 @@ impl Verifier {
         }
         let target = m.target_of(id);
         let kind = m.kind(id);
-        let mut points: Vec<(i64, Option<u64>)> = Vec::new();
-        match kind {
-            SeriesKind::Float => {
-                if !ts.histograms.is_empty() {
-                    st.errors.bad_value += 1;
-                    Self::error(st, || format!("series {id}: histograms on a float series"));
-                }
-                points.extend(
-                    ts.samples
-                        .iter()
-                        .map(|(t, v)| (*t, m.index_of_value(id, *v))),
-                );
-            }
-            SeriesKind::Histogram => {
-                if !ts.samples.is_empty() {
-                    st.errors.bad_value += 1;
-                    Self::error(st, || format!("series {id}: floats on a histogram series"));
-                }
-                points.extend(
-                    ts.histograms
-                        .iter()
-                        .map(|(t, c)| (*t, c.and_then(Model::index_of_histogram_count))),
-                );
-            }
+        // (timestamp, index the value encodes) of what this series should carry; the
+        // other kind must be absent.
+        let (points, other): (Vec<(i64, Option<u64>)>, usize) = match kind {
+            SeriesKind::Float => (
+                ts.samples
+                    .iter()
+                    .map(|(t, v)| (*t, m.index_of_value(id, *v)))
+                    .collect(),
+                ts.histograms.len(),
+            ),
+            SeriesKind::Histogram => (
+                ts.histograms
+                    .iter()
+                    .map(|(t, c)| (*t, c.and_then(Model::index_of_histogram_count)))
+                    .collect(),
+                ts.samples.len(),
+            ),
+        };
+        if other > 0 {
+            st.errors.bad_value += 1;
+            Self::error(st, || {
+                format!("series {id} ({kind:?}): {other} points of the other kind")
+            });
         }
         for (t, index) in points {
             if st.dropped < self.faults.drop_samples {
@@ -437,9 +436,9 @@ mod tests {
     use super::*;
     use crate::encode::proto::{v1, v2};
     use crate::gen::LabelShape;
-    use prost::Message;
     use bytes::Bytes;
     use http::{HeaderMap, HeaderValue, Method, Version};
+    use prost::Message;
     use std::time::Instant;
 
     fn model() -> Arc<Model> {

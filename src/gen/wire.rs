@@ -172,10 +172,7 @@ fn label(b: &[u8]) -> Result<(&str, &str), Malformed> {
 
 /// Reads an RW 1.0 `WriteRequest`: calls `f` per time series; returns the number of
 /// metadata entries.
-pub fn read_rw1<'a>(
-    body: &'a [u8],
-    mut f: impl FnMut(Series<'a>),
-) -> Result<u64, Malformed> {
+pub fn read_rw1<'a>(body: &'a [u8], mut f: impl FnMut(Series<'a>)) -> Result<u64, Malformed> {
     let mut metadata = 0;
     fields(body, |field, v| {
         match field {

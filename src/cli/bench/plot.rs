@@ -44,31 +44,23 @@ fn draw(svg: &mut String, outcome: &Outcome) -> Result<(), String> {
     let (top, bottom) = root.split_vertically(320);
 
     let max_rate = rates.iter().map(|r| r.1.max(r.2)).fold(1.0, f64::max) * 1.1;
-    let mut c = ChartBuilder::on(&top)
-        .caption("throughput (samples/s)", ("sans-serif", 18))
-        .margin(10)
-        .x_label_area_size(30)
-        .y_label_area_size(80)
-        .build_cartesian_2d(0.0..end, 0.0..max_rate)
-        .map_err(|x| e(&x))?;
-    c.configure_mesh()
-        .x_desc("seconds")
-        .draw()
-        .map_err(|x| e(&x))?;
-    c.draw_series(LineSeries::new(rates.iter().map(|r| (r.0, r.1)), &BLUE))
-        .map_err(|x| e(&x))?
-        .label("written to the WAL")
-        .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], BLUE));
-    c.draw_series(LineSeries::new(rates.iter().map(|r| (r.0, r.2)), &RED))
-        .map_err(|x| e(&x))?
-        .label("arrived at the receiver")
-        .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], RED));
-    c.configure_series_labels()
-        .background_style(WHITE.mix(0.8))
-        .border_style(BLACK)
-        .draw()
-        .map_err(|x| e(&x))?;
-
+    chart(
+        &top,
+        "throughput (samples/s)",
+        (end, max_rate),
+        [
+            (
+                "written to the WAL",
+                BLUE,
+                rates.iter().map(|r| (r.0, r.1)).collect(),
+            ),
+            (
+                "arrived at the receiver",
+                RED,
+                rates.iter().map(|r| (r.0, r.2)).collect(),
+            ),
+        ],
+    )?;
     let ticks: Vec<(f64, f64, f64)> = outcome
         .ticks
         .iter()
@@ -77,30 +69,51 @@ fn draw(svg: &mut String, outcome: &Outcome) -> Result<(), String> {
         .map(|(s, t)| (s as f64 + 0.5, t.1, t.2))
         .collect();
     let max_lag = ticks.iter().map(|t| t.2).fold(1.0, f64::max) * 1.1;
-    let mut c = ChartBuilder::on(&bottom)
-        .caption("lag, WAL append to receiver (ms)", ("sans-serif", 18))
+    chart(
+        &bottom,
+        "lag, WAL append to receiver (ms)",
+        (end, max_lag),
+        [
+            ("p50", GREEN, ticks.iter().map(|t| (t.0, t.1)).collect()),
+            ("p99", MAGENTA, ticks.iter().map(|t| (t.0, t.2)).collect()),
+        ],
+    )?;
+    root.present().map_err(|x| e(&x))?;
+    Ok(())
+}
+
+/// A named, coloured line.
+type Line<'a> = (&'a str, RGBColor, Vec<(f64, f64)>);
+
+/// One panel: two named lines over `0..x_max` x `0..y_max`, with a legend.
+fn chart(
+    area: &DrawingArea<SVGBackend<'_>, plotters::coord::Shift>,
+    caption: &str,
+    (x_max, y_max): (f64, f64),
+    lines: [Line<'_>; 2],
+) -> Result<(), String> {
+    let e = |e: &dyn std::fmt::Display| e.to_string();
+    let mut c = ChartBuilder::on(area)
+        .caption(caption, ("sans-serif", 18))
         .margin(10)
         .x_label_area_size(30)
         .y_label_area_size(80)
-        .build_cartesian_2d(0.0..end, 0.0..max_lag)
+        .build_cartesian_2d(0.0..x_max, 0.0..y_max)
         .map_err(|x| e(&x))?;
     c.configure_mesh()
         .x_desc("seconds")
         .draw()
         .map_err(|x| e(&x))?;
-    c.draw_series(LineSeries::new(ticks.iter().map(|t| (t.0, t.1)), &GREEN))
-        .map_err(|x| e(&x))?
-        .label("p50")
-        .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], GREEN));
-    c.draw_series(LineSeries::new(ticks.iter().map(|t| (t.0, t.2)), &MAGENTA))
-        .map_err(|x| e(&x))?
-        .label("p99")
-        .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], MAGENTA));
+    for (name, color, points) in lines {
+        c.draw_series(LineSeries::new(points, color))
+            .map_err(|x| e(&x))?
+            .label(name)
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color));
+    }
     c.configure_series_labels()
         .background_style(WHITE.mix(0.8))
         .border_style(BLACK)
         .draw()
         .map_err(|x| e(&x))?;
-    root.present().map_err(|x| e(&x))?;
     Ok(())
 }
