@@ -168,3 +168,18 @@ fn bench_writes_a_plot_and_keeps_a_given_wal_dir() {
     assert_ne!(again.status.code(), Some(0));
     assert!(String::from_utf8_lossy(&again.stderr).contains("not empty"));
 }
+
+#[test]
+fn bench_with_the_null_sink_counts_acknowledgements_and_reports_no_lag() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let (out, v) = bench(tmp.path(), "null", &["--null-sink", "--protocol", "rw2"]);
+    assert_eq!(out.status.code(), Some(0), "{}", last_line(&out));
+    assert_eq!(v["verified"], serde_json::json!(false));
+    assert_eq!(num(&v, "samples_sent"), num(&v, "samples_written"));
+    assert!(v["lag_p99_ms"].is_null());
+    assert!(
+        last_line(&out).contains("acknowledged (null sink, not verified)"),
+        "{}",
+        last_line(&out)
+    );
+}

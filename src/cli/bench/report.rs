@@ -101,6 +101,8 @@ pub struct Outcome {
     pub json: serde_json::Value,
     pub samples_written: u64,
     pub samples_verified: u64,
+    /// Whether the receiver verified (false: null sink).
+    pub verified: bool,
     pub samples_per_sec: f64,
     pub lag_ms: [f64; 3],
     pub problems: Vec<String>,
@@ -194,9 +196,10 @@ impl Outcome {
             "cpu_seconds": i.cpu_seconds,
             "cpu_seconds_per_million_samples": cpu_per_m,
             "peak_rss_bytes": i.peak_rss_bytes,
-            "lag_p50_ms": lag_ms[0],
-            "lag_p99_ms": lag_ms[1],
-            "lag_p999_ms": lag_ms[2],
+            // The null sink does not look at samples, so it cannot time them.
+            "lag_p50_ms": v.map(|_| lag_ms[0]),
+            "lag_p99_ms": v.map(|_| lag_ms[1]),
+            "lag_p999_ms": v.map(|_| lag_ms[2]),
             "shards_final": shards,
             "reshards": i.stats.reshards.load(Ordering::Relaxed),
             "retries": q.retries.load(Ordering::Relaxed),
@@ -253,7 +256,10 @@ impl Outcome {
             ),
             (
                 "lag p50 / p99 / p99.9",
-                format!("{:.1} / {:.1} / {:.1} ms", lag_ms[0], lag_ms[1], lag_ms[2]),
+                match v {
+                    Some(_) => format!("{:.1} / {:.1} / {:.1} ms", lag_ms[0], lag_ms[1], lag_ms[2]),
+                    None => "(null sink)".into(),
+                },
             ),
             ("shards (final)", shards.to_string()),
             (
@@ -266,6 +272,7 @@ impl Outcome {
             json,
             samples_written: written,
             samples_verified: verified,
+            verified: v.is_some(),
             samples_per_sec: sps,
             lag_ms,
             problems,
@@ -292,14 +299,24 @@ impl Outcome {
         for p in &self.problems {
             println!("  problem: {p}");
         }
+        let what = if self.verified {
+            "verified"
+        } else {
+            "acknowledged (null sink, not verified)"
+        };
         if self.ok {
+            let lag = if self.verified {
+                format!(" (lag p99 {:.1} ms)", self.lag_ms[1])
+            } else {
+                String::new()
+            };
             println!(
-                "OK: {} of {} samples verified at {:.0} samples/s (lag p99 {:.1} ms)",
-                self.samples_verified, self.samples_written, self.samples_per_sec, self.lag_ms[1]
+                "OK: {} of {} samples {what} at {:.0} samples/s{lag}",
+                self.samples_verified, self.samples_written, self.samples_per_sec
             );
         } else {
             println!(
-                "FAILED: {} of {} samples verified",
+                "FAILED: {} of {} samples {what}",
                 self.samples_verified, self.samples_written
             );
         }
