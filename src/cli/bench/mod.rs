@@ -471,6 +471,7 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<i32> {
         stats: &stats,
         verdict,
         wall_seconds: wall,
+        write_seconds: gen_done_at.map_or(wall, |t| t.duration_since(epoch).as_secs_f64()),
         cpu_seconds: cpu,
         peak_rss_bytes: peak_rss,
         driver,

@@ -85,6 +85,8 @@ pub struct OutcomeInput<'a> {
     pub generated: GenSummary,
     pub stats: &'a PipelineStats,
     pub verdict: Option<VerifyReport>,
+    /// From the start until the generator finished writing (rate check).
+    pub write_seconds: f64,
     pub wall_seconds: f64,
     pub cpu_seconds: f64,
     pub peak_rss_bytes: u64,
@@ -193,6 +195,8 @@ impl Outcome {
             "requests_refused": v.map_or(0, |v| v.refused),
             "samples_per_sec": sps,
             "wall_seconds": i.wall_seconds,
+            "write_seconds": i.write_seconds,
+            "write_samples_per_sec": written as f64 / i.write_seconds.max(1e-3),
             "cpu_seconds": i.cpu_seconds,
             "cpu_seconds_per_million_samples": cpu_per_m,
             "peak_rss_bytes": i.peak_rss_bytes,
@@ -214,10 +218,20 @@ impl Outcome {
             "transport": format!("{:?}", a.transport).to_lowercase(),
             "wal_segments": g.segments,
             "wal_checkpoints": g.checkpoints,
-            "problems": problems,
-            "timeline": i.timeline.iter().map(|s| json!([s.at, s.written, s.arrived])).collect::<Vec<_>>(),
-            "ticks": ticks.iter().map(|t| json!([t.0, t.1, t.2])).collect::<Vec<_>>(),
         });
+        // Series over time, added apart (one json! this long hits the macro recursion limit).
+        let mut json = json;
+        if let Some(o) = json.as_object_mut() {
+            o.insert("problems".into(), json!(problems));
+            let timeline: Vec<_> = i
+                .timeline
+                .iter()
+                .map(|s| json!([s.at, s.written, s.arrived]))
+                .collect();
+            o.insert("timeline".into(), json!(timeline));
+            let per_second: Vec<_> = ticks.iter().map(|t| json!([t.0, t.1, t.2])).collect();
+            o.insert("ticks".into(), json!(per_second));
+        }
         let table = vec![
             (
                 "protocol / transport",
@@ -235,7 +249,14 @@ impl Outcome {
                     "as fast as possible".into()
                 },
             ),
-            ("samples written", written.to_string()),
+            (
+                "samples written",
+                format!(
+                    "{written} in {:.1} s ({:.0} samples/s)",
+                    i.write_seconds,
+                    written as f64 / i.write_seconds.max(1e-3)
+                ),
+            ),
             ("samples acknowledged", sent.to_string()),
             (
                 "samples verified",
