@@ -210,7 +210,7 @@ mod tests {
     #[test]
     fn full_section() {
         let c = parse(
-            "wal_dir: data/wal\nstorage_path: /var/lib/rw\ncores: [2, 3]\nweb_listen_address: ':9095'",
+            "wal_dir: data/wal\nstorage_path: /var/lib/rw\ncores: [2, 3]\nweb_listen_address: ':9095'\nwal_on_truncation: ignore\nmax_spool_bytes: 2GB",
         );
         assert_eq!(
             c,
@@ -219,6 +219,8 @@ mod tests {
                 storage_path: Some(PathBuf::from("/var/lib/rw")),
                 cores: Some(Cores::List(vec![2, 3])),
                 web_listen_address: Some(":9095".into()),
+                wal_on_truncation: OnTruncation::Ignore,
+                max_spool_bytes: Some(2 << 30),
             })
         );
         assert_eq!(

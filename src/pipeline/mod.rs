@@ -4,6 +4,7 @@
 //! slow receiver never holds back another one.
 
 pub mod adapt;
+mod metadata;
 mod observe;
 
 use crate::config::{Endpoint as EndpointConfig, ProtobufMessage};
@@ -280,6 +281,9 @@ struct Reader {
     pos: Option<Position>,
     /// This endpoint's claim on spooled segments.
     claim: Option<Arc<crate::spool::Claim>>,
+    /// RW 1.0 metric metadata to send every `metadata_config.send_interval`.
+    book: metadata::MetadataBook,
+    last_metadata: Instant,
     /// Checkpoints seen while the reader was still before them: garbage collection waits
     /// until the reader has passed their last segment (their series may still have data
     /// in segments not yet read).
@@ -355,6 +359,8 @@ impl Reader {
             pos: None,
             claim: spec.spool.as_ref().map(|s| s.claim()),
             pending_gc: Vec::new(),
+            book: metadata::MetadataBook::default(),
+            last_metadata: Instant::now(),
             cache: SeriesCache::new(&spec.external_labels),
             shipping: spec.from_start,
             spec,
@@ -619,6 +625,7 @@ impl Reader {
                 }
             }
             self.update_progress(false);
+            self.maybe_send_metadata();
             if self.last_tick.elapsed() >= self.spec.shard_update_interval {
                 self.reshard_tick();
             }
@@ -691,6 +698,9 @@ impl Reader {
             Record::Metadata(it) => {
                 for m in it.flatten() {
                     let _ = self.cache.set_metadata(m.sref, m.mtype, m.help, m.unit);
+                    if let Some(name) = self.series_name(m.sref) {
+                        self.book.note(&name, m.mtype, m.help, m.unit);
+                    }
                 }
                 Ok(())
             }
@@ -802,6 +812,47 @@ impl Reader {
                 );
             }
         }
+    }
+
+    /// The `__name__` of a cached series.
+    fn series_name(&self, sref: u64) -> Option<Vec<u8>> {
+        let series = self.cache.get(sref).ok()?;
+        let interner = self.cache.interner();
+        let interner = interner.read().unwrap_or_else(|p| p.into_inner());
+        let name_id = interner.find(b"__name__")?;
+        let pair = series.symbols().chunks(2).find(|p| p[0] == name_id)?;
+        interner.get(*pair.get(1)?).map(<[u8]>::to_vec)
+    }
+
+    /// Every `metadata_config.send_interval`, RW 1.0 endpoints send the metadata seen.
+    fn maybe_send_metadata(&mut self) {
+        let mc = &self.spec.endpoint.config.metadata_config;
+        let rw1 = self.endpoint.wire_format(self.settings.format) == WireFormat::Rw1;
+        if !self.shipping
+            || !mc.send
+            || !rw1
+            || self.book.is_empty()
+            || self.last_metadata.elapsed() < mc.send_interval
+        {
+            return;
+        }
+        self.last_metadata = Instant::now();
+        tracing::debug!(
+            endpoint = self.endpoint.name(),
+            families = self.book.len(),
+            "Sending metadata."
+        );
+        let bodies = self.book.requests(mc.max_samples_per_send);
+        let (endpoint, opts, policy) = (
+            Arc::clone(&self.endpoint),
+            self.spec.pool_options.clone(),
+            self.settings.retry.clone(),
+        );
+        let m = self.metrics.as_ref().map(|(m, _)| Arc::clone(m));
+        self.cores.spawn_on(0, move || async move {
+            let pool = core_pool(&endpoint, &opts);
+            metadata::send_all(&pool, bodies, policy, m).await;
+        });
     }
 
     fn drop_item(&self, item: &Item, loss: Loss) {
