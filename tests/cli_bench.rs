@@ -6,7 +6,15 @@
 use std::path::Path;
 use std::process::{Command, Output};
 
+/// A small run written as fast as possible.
 fn bench(dir: &Path, name: &str, extra: &[&str]) -> (Output, serde_json::Value) {
+    let mut args = vec!["--rate", "0", "--samples-per-series", "12"];
+    args.extend_from_slice(extra);
+    bench_paced(dir, name, &args)
+}
+
+/// A small run; `args` choose the pace.
+fn bench_paced(dir: &Path, name: &str, args: &[&str]) -> (Output, serde_json::Value) {
     let json = dir.join(format!("{name}.json"));
     let out = Command::new(env!("CARGO_BIN_EXE_ringwrite"))
         .args([
@@ -15,10 +23,6 @@ fn bench(dir: &Path, name: &str, extra: &[&str]) -> (Output, serde_json::Value) 
             "1500",
             "--series-per-target",
             "250",
-            "--rate",
-            "0",
-            "--samples-per-series",
-            "12",
             "--batch-send-deadline",
             "50ms",
             "--stall-timeout",
@@ -28,7 +32,7 @@ fn bench(dir: &Path, name: &str, extra: &[&str]) -> (Output, serde_json::Value) 
             "--json",
         ])
         .arg(&json)
-        .args(extra)
+        .args(args)
         .output()
         .expect("run ringwrite bench");
     let text = std::fs::read_to_string(&json).unwrap_or_else(|e| {
@@ -182,4 +186,43 @@ fn bench_with_the_null_sink_counts_acknowledgements_and_reports_no_lag() {
         "{}",
         last_line(&out)
     );
+}
+
+#[test]
+fn bench_verifies_across_segment_rotation_and_checkpoints_while_tailing() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    // ~6 segments of 64 KiB; every 3 segments Prometheus-style truncation deletes the
+    // oldest. At this rate the reader is long past them when they go.
+    let (out, v) = bench_paced(
+        tmp.path(),
+        "checkpoints",
+        &[
+            "--samples-per-series",
+            "12",
+            "--rate",
+            "4000",
+            "--wal-segment-size",
+            "64KB",
+            "--checkpoint-every",
+            "3",
+            "--histograms",
+            "--metadata",
+        ],
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert!(num(&v, "wal_segments") >= 4.0, "{v}");
+    assert!(num(&v, "wal_checkpoints") >= 1.0, "{v}");
+    assert_eq!(num(&v, "samples_verified"), num(&v, "samples_written"));
+    // A segment size Prometheus could not have is refused before anything runs.
+    let bad = Command::new(env!("CARGO_BIN_EXE_ringwrite"))
+        .args(["bench", "--wal-segment-size", "100KB"])
+        .output()
+        .expect("run");
+    assert_ne!(bad.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("32768"));
 }

@@ -109,9 +109,10 @@ pub struct BenchArgs {
     /// Length of each padding label's value.
     #[arg(long, value_name = "N", default_value_t = 12)]
     pub label_value_length: usize,
-    /// WAL segment size in MiB.
-    #[arg(long, value_name = "MIB", default_value_t = 128)]
-    pub segment_size_mib: usize,
+    /// WAL segment size (a multiple of 32KiB; units B, KB, MB, GB, base 1024), like
+    /// Prometheus's `--storage.tsdb.wal-segment-size`.
+    #[arg(long, value_name = "SIZE", default_value = "128MB", value_parser = parse_size_arg)]
+    pub wal_segment_size: u64,
     /// WAL record compression.
     #[arg(long, value_enum, default_value = "snappy")]
     pub wal_compression: WalCompression,
@@ -182,6 +183,10 @@ pub enum BenchError {
         path: PathBuf,
         source: std::io::Error,
     },
+}
+
+fn parse_size_arg(s: &str) -> Result<u64, String> {
+    crate::config::parse_bytes(s)
 }
 
 fn args_err(what: impl Into<String>) -> BenchError {
@@ -340,7 +345,8 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<i32> {
     let spec = GenSpec {
         model: (*model).clone(),
         rate: (args.rate > 0.0).then_some(args.rate),
-        segment_size: args.segment_size_mib.max(1) << 20,
+        segment_size: usize::try_from(args.wal_segment_size)
+            .map_err(|_| args_err("--wal-segment-size is too large"))?,
         compression: match args.wal_compression {
             WalCompression::None => Compression::None,
             WalCompression::Snappy => Compression::Snappy,
