@@ -103,6 +103,8 @@ pub struct GenSummary {
     pub checkpoints: u64,
     /// First scrape (in append order) still in a segment on disk.
     pub first_retained_scrape: u64,
+    /// CPU time of the thread that ran the generator, up to its end.
+    pub thread_cpu: Duration,
 }
 
 /// Writes a WAL directory.
@@ -185,6 +187,7 @@ impl Generator {
             segments: p.segments.load(Ordering::Relaxed) + 1,
             checkpoints: p.checkpoints.load(Ordering::Relaxed),
             first_retained_scrape: self.first_retained_scrape,
+            thread_cpu: crate::runtime::thread_cpu(),
         })
     }
 

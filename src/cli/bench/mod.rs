@@ -454,6 +454,7 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<i32> {
     }
     let wall = last_change.duration_since(epoch).as_secs_f64().max(1e-3);
     let cpu = report::ringwrite_cpu_seconds() - cpu0;
+    let receiver_cpu = report::receiver_cpu_seconds();
     let gen_summary = gen_thread
         .join()
         .map_err(|_| BenchError::Generator("the generator thread panicked".into()))?
@@ -479,6 +480,7 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<i32> {
         wall_seconds: wall,
         write_seconds: gen_done_at.map_or(wall, |t| t.duration_since(epoch).as_secs_f64()),
         cpu_seconds: cpu,
+        harness_cpu_seconds: (gen_summary.thread_cpu.as_secs_f64(), receiver_cpu),
         peak_rss_bytes: peak_rss,
         driver,
         cores: &core_ids,

@@ -42,6 +42,17 @@ pub fn update_bar(
 /// CPU seconds of ringwrite's own threads (core loops `ringwrite-core-*`, WAL readers
 /// `ringwrite-wal-*`); the generator's and the receiver's threads are not counted.
 pub fn ringwrite_cpu_seconds() -> f64 {
+    threads_cpu_seconds(&["ringwrite-core", "ringwrite-wal"])
+}
+
+/// CPU seconds of the receiver's thread (the generator reports its own).
+pub fn receiver_cpu_seconds() -> f64 {
+    threads_cpu_seconds(&["ringwrite-sink"])
+}
+
+/// CPU seconds (user + system) of this process's live threads whose name starts with one
+/// of `prefixes` (names are cut at 15 bytes by the kernel).
+fn threads_cpu_seconds(prefixes: &[&str]) -> f64 {
     let tick = 100.0; // USER_HZ on Linux
     let mut total = 0.0;
     let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
@@ -50,7 +61,7 @@ pub fn ringwrite_cpu_seconds() -> f64 {
     for t in tasks.flatten() {
         let comm = std::fs::read_to_string(t.path().join("comm")).unwrap_or_default();
         let comm = comm.trim();
-        if !(comm.starts_with("ringwrite-core") || comm.starts_with("ringwrite-wal")) {
+        if !prefixes.iter().any(|p| comm.starts_with(p)) {
             continue;
         }
         if let Ok(stat) = std::fs::read_to_string(t.path().join("stat")) {
@@ -89,6 +100,8 @@ pub struct OutcomeInput<'a> {
     pub write_seconds: f64,
     pub wall_seconds: f64,
     pub cpu_seconds: f64,
+    /// CPU seconds of the generator and of the receiver (not part of ringwrite's figure).
+    pub harness_cpu_seconds: (f64, f64),
     pub peak_rss_bytes: u64,
     pub driver: &'static str,
     pub cores: &'a [usize],
@@ -199,6 +212,8 @@ impl Outcome {
             "write_samples_per_sec": written as f64 / i.write_seconds.max(1e-3),
             "cpu_seconds": i.cpu_seconds,
             "cpu_seconds_per_million_samples": cpu_per_m,
+            "generator_cpu_seconds": i.harness_cpu_seconds.0,
+            "receiver_cpu_seconds": i.harness_cpu_seconds.1,
             "peak_rss_bytes": i.peak_rss_bytes,
             // The null sink does not look at samples, so it cannot time them.
             "lag_p50_ms": v.map(|_| lag_ms[0]),
@@ -270,6 +285,13 @@ impl Outcome {
             (
                 "CPU (ringwrite threads)",
                 format!("{:.2} s, {cpu_per_m:.3} s per M samples", i.cpu_seconds),
+            ),
+            (
+                "CPU (generator, receiver)",
+                format!(
+                    "{:.2} s, {:.2} s",
+                    i.harness_cpu_seconds.0, i.harness_cpu_seconds.1
+                ),
             ),
             (
                 "peak RSS (process)",
