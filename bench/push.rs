@@ -260,6 +260,7 @@ async fn drive(
                 format: WireFormat::Rw1,
                 attempt: 0,
                 counts: SentCounts::default(),
+                tenant: None,
             };
             monoio::spawn(async move {
                 let (mut ok, mut err) = (0u64, 0u64);

@@ -6,20 +6,24 @@
 //! [`config`] reads the Prometheus-compatible configuration.
 #![deny(clippy::undocumented_unsafe_blocks)]
 
+pub mod build_info;
 pub mod cli;
 pub mod config;
 pub mod encode;
 pub mod gen;
 pub mod http;
+pub mod logging;
 pub mod metrics;
 pub mod pipeline;
 pub mod progress;
 pub mod queue;
 pub mod record;
+pub mod relabel;
 pub mod reshard;
 pub mod runtime;
 pub mod series;
 pub mod sink;
 pub mod spool;
+pub mod supervisor;
 pub mod wal;
 pub mod web;

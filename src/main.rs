@@ -3,12 +3,10 @@ use ringwrite::cli::{self, Cli};
 
 fn main() {
     let cli = Cli::parse();
-    let filter = tracing_subscriber::EnvFilter::try_new(&cli.log_level)
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
+    if let Err(e) = ringwrite::logging::init(&cli.log_level, cli.log_format) {
+        eprintln!("ringwrite: error: {e}");
+        std::process::exit(2);
+    }
     match cli::run(cli) {
         Ok(code) => std::process::exit(code),
         Err(e) => {

@@ -76,3 +76,90 @@ fn check_accepts_good_and_rejects_bad_configs_with_locations() {
         "{err}"
     );
 }
+
+#[test]
+fn version_is_prometheus_style_and_healthcheck_fails_without_a_server() {
+    let (code, out, _) = ringwrite(&["--version"]);
+    assert_eq!(code, 0);
+    let first = out.lines().next().unwrap_or("");
+    assert!(
+        first.starts_with(&format!(
+            "ringwrite {} (branch: ",
+            env!("CARGO_PKG_VERSION")
+        )) && first.contains(", revision: "),
+        "{out}"
+    );
+    for key in ["build user:", "build date:", "rust version:", "platform:"] {
+        assert!(out.contains(key), "{key} missing: {out}");
+    }
+    let (code, out, _) = ringwrite(&["-V"]);
+    assert_eq!(
+        (code, out.trim()),
+        (
+            0,
+            format!("ringwrite {}", env!("CARGO_PKG_VERSION")).as_str()
+        )
+    );
+    // Nothing listens on the port: exit 1 with the reason.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let url = format!("http://127.0.0.1:{port}/-/healthy");
+    let (code, _, err) = ringwrite(&["healthcheck", "--url", &url, "--timeout", "2s"]);
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.starts_with("unhealthy: ") && err.contains(&url),
+        "{err}"
+    );
+    // A bad log level is refused with the accepted values.
+    let (code, _, err) = ringwrite(&["--log.level", "loud[", "check", "--config.file", "x"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("--log.level") && err.contains("warn"), "{err}");
+}
+
+#[test]
+fn check_validates_write_relabel_configs_with_their_location() {
+    let d = tempfile::tempdir().unwrap();
+    let write = |name: &str, rules: &str| {
+        let path = d.path().join(name);
+        std::fs::write(
+            &path,
+            format!("remote_write:\n  - url: http://127.0.0.1:9/api/v1/write\n    name: main\n    write_relabel_configs:\n{rules}"),
+        )
+        .unwrap();
+        path
+    };
+    let good = write(
+        "good.yml",
+        "      - {source_labels: [__name__], regex: 'go_.*', action: drop}\n      - {regex: 'tmp_(.*)', action: labelmap}\n",
+    );
+    let (code, out, _) = ringwrite(&["check", "--config.file", good.to_str().unwrap()]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("SUCCESS"), "{out}");
+    // A regex that does not compile: line, rule index and the regex error.
+    let bad_regex = write(
+        "bad_regex.yml",
+        "      - {source_labels: [a], regex: x, action: drop}\n      - {source_labels: [a], regex: '(x', action: keep}\n",
+    );
+    let (code, out, _) = ringwrite(&["check", "--config.file", bad_regex.to_str().unwrap()]);
+    assert_eq!(code, 1, "{out}");
+    for part in ["line 6", "write_relabel_configs[1]", "unclosed group"] {
+        assert!(out.contains(part), "{part}: {out}");
+    }
+    // A rule Prometheus refuses: endpoint, rule index and Prometheus's reason.
+    let bad_rule = write(
+        "bad_rule.yml",
+        "      - {source_labels: [a], target_label: b, action: hashmod}\n",
+    );
+    let (code, out, _) = ringwrite(&["check", "--config.file", bad_rule.to_str().unwrap()]);
+    assert_eq!(code, 1, "{out}");
+    for part in [
+        "\"main\"",
+        "write_relabel_configs[0]",
+        "hashmod requires non-zero modulus",
+    ] {
+        assert!(out.contains(part), "{part}: {out}");
+    }
+}

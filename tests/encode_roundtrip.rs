@@ -8,7 +8,8 @@ use proptest::prelude::*;
 use prost::Message;
 use ringwrite::encode::proto::{v1, v2};
 use ringwrite::encode::{
-    Compression, Compressor, EncodedSeries, Pushed, Rw1Encoder, Rw2Encoder, SymbolInterner,
+    Compression, Compressor, EncodedSeries, NameSlots, Pushed, Rw1Encoder, Rw2Encoder,
+    SymbolInterner,
 };
 use ringwrite::record::{
     FloatHistogram, Histogram, MetricType, RefSample, ResetHint, Span, CUSTOM_BUCKETS_SCHEMA,
@@ -634,8 +635,9 @@ fn decode_v1(bytes: &[u8]) -> (Vec<CSeries>, Vec<v1::MetricMetadata>) {
     (series, req.metadata)
 }
 
-/// Decodes and checks the symbol table rules of FORMATS.md §4.2.
-fn decode_v2(bytes: &[u8]) -> Result<Vec<CSeries>, TestCaseError> {
+/// Decodes and checks the symbol table rules of FORMATS.md §4.2. `may_be_unused` are
+/// symbols that need not be referenced (label names listed in fixed name slots).
+fn decode_v2(bytes: &[u8], may_be_unused: &HashSet<String>) -> Result<Vec<CSeries>, TestCaseError> {
     let req = v2::Request::decode(bytes).expect("prost must decode our RW 2.0 bytes");
     prop_assert_eq!(
         req.symbols.first().map(String::as_str),
@@ -697,7 +699,14 @@ fn decode_v2(bytes: &[u8]) -> Result<Vec<CSeries>, TestCaseError> {
             metadata: Some((m.r#type, help[0].0.clone(), help[0].1.clone())),
         });
     }
-    prop_assert_eq!(used.len(), req.symbols.len(), "every symbol is referenced");
+    for (i, s) in req.symbols.iter().enumerate() {
+        prop_assert!(
+            used.contains(&(i as u32)) || may_be_unused.contains(s),
+            "symbol {} ({:?}) is not referenced",
+            i,
+            s
+        );
+    }
     Ok(series)
 }
 
@@ -740,14 +749,22 @@ proptest! {
     }
 
     #[test]
-    fn rw2_round_trip(batch in batch(), warmup in batch()) {
+    fn rw2_round_trip(batch in batch(), warmup in batch(), slots in any::<bool>()) {
         let built = build(&batch);
         let mut enc = Rw2Encoder::new();
+        // Fixed name slots list every label name of the interner, used or not.
+        let (mode, may_be_unused) = if slots {
+            let names = batch.series.iter().flat_map(|s| s.labels.keys().cloned()).collect();
+            (NameSlots::Always, names)
+        } else {
+            (NameSlots::Never, HashSet::new())
+        };
+        enc.set_name_slots(mode);
         let warm = build(&warmup);
         encode_v2(&mut enc, &warmup, &warm);
         let bytes = encode_v2(&mut enc, &batch, &built);
         let (want, _) = expected(&batch, true);
-        prop_assert_eq!(decode_v2(&bytes)?, want);
+        prop_assert_eq!(decode_v2(&bytes, &may_be_unused)?, want);
         // Decoded with the 1.0 schema, a 2.0 body is empty (fields 1-3 are reserved).
         let as_v1 = v1::WriteRequest::decode(&bytes[..]).unwrap();
         prop_assert!(as_v1.timeseries.is_empty() && as_v1.metadata.is_empty());

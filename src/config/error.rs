@@ -135,6 +135,16 @@ pub enum EndpointError {
     },
     #[error("url {url:?}: {reason}")]
     Url { url: String, reason: &'static str },
+    #[error("{reason}")]
+    Tenant { reason: String },
+    /// A required key of a sub-section is missing.
+    #[error("{key} must be set")]
+    Missing { key: &'static str },
+    #[error(
+        "sigv4: must provide an AWS SigV4 access key and a secret key if credentials are \
+         specified in the SigV4 config"
+    )]
+    SigV4Keys,
 }
 
 /// Something accepted but worth telling the operator; log each at WARN after loading.

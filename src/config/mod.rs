@@ -8,8 +8,8 @@
 //! Inside a `remote_write` entry and its sub-objects an unknown key is an error that names the
 //! key with its line and column, because a typo there (`max_shard: 5`) would otherwise be
 //! silently ignored. Defaults and validation rules are Prometheus v2.44+ ([`QueueConfig`],
-//! FORMATS.md §5.1); keys Prometheus has and ringwrite does not implement (`oauth2`, `sigv4`,
-//! `proxy_url`, ...) are refused by name.
+//! FORMATS.md §5.1); keys Prometheus has and ringwrite does not implement (`proxy_url`,
+//! `azuread`, `sigv4.role_arn`, ...) are refused by name.
 //!
 //! Loading is all or nothing: [`Config::load`] returns a fully validated [`Config`] whose
 //! endpoints carry a resolved name and a [`ConfigHash`]; [`plan_reload`] compares two of them
@@ -22,6 +22,7 @@
 //! * A file without any `remote_write` entry is an error (nothing to do).
 //! * External labels with an empty value are dropped at load (they never reach the wire).
 
+mod auth;
 mod duration;
 mod error;
 mod hash;
@@ -36,6 +37,7 @@ use std::path::Path;
 
 use serde::Deserialize;
 
+pub use auth::{OAuth2, SigV4};
 pub use duration::{format_duration, parse_duration, DurationError};
 pub use error::{ConfigError, ConfigWarning, EndpointError};
 pub use hash::ConfigHash;

@@ -125,6 +125,9 @@ impl<'de> Deserialize<'de> for RelabelAction {
 pub struct RelabelRegex {
     source: String,
     anchored: regex::Regex,
+    /// True only for the default (no `regex:` key). Prometheus compares its default regex
+    /// by identity, so `keepequal` with an explicit `regex: (.*)` is refused there too.
+    is_default: bool,
 }
 
 impl RelabelRegex {
@@ -134,7 +137,13 @@ impl RelabelRegex {
         Ok(Self {
             source: source.to_owned(),
             anchored,
+            is_default: false,
         })
+    }
+
+    /// Whether this is the default regex rather than one written in the config.
+    pub fn is_default(&self) -> bool {
+        self.is_default
     }
 
     /// The pattern as written in the config.
@@ -151,7 +160,9 @@ impl RelabelRegex {
 impl Default for RelabelRegex {
     fn default() -> Self {
         // INVARIANT: DEFAULT_REGEX is a constant valid pattern (covered by a unit test).
-        Self::new(DEFAULT_REGEX).expect("default relabel regex compiles")
+        let mut re = Self::new(DEFAULT_REGEX).expect("default relabel regex compiles");
+        re.is_default = true;
+        re
     }
 }
 
@@ -215,6 +226,11 @@ pub struct RelabelConfig {
     pub replacement: String,
     #[serde(default)]
     pub action: RelabelAction,
+    /// The label-name rule for templated targets; set from
+    /// `global.metric_name_validation_scheme` when the entry is validated (Prometheus keeps
+    /// it in each rule the same way). Not a config key.
+    #[serde(skip)]
+    pub name_validation: NameValidation,
 }
 
 impl Default for RelabelConfig {
@@ -227,6 +243,7 @@ impl Default for RelabelConfig {
             target_label: String::new(),
             replacement: default_replacement(),
             action: RelabelAction::default(),
+            name_validation: NameValidation::default(),
         }
     }
 }
@@ -331,7 +348,7 @@ impl RelabelConfig {
             && self.separator == DEFAULT_SEPARATOR
             && self.replacement == DEFAULT_REPLACEMENT;
         if matches!(action, A::DropEqual | A::KeepEqual)
-            && !(other_fields_default && self.regex.as_str() == DEFAULT_REGEX)
+            && !(other_fields_default && self.regex.is_default())
         {
             return Err(RelabelError::OnlySourceAndTarget { action });
         }
@@ -533,6 +550,15 @@ mod tests {
                 utf8,
                 Err(E::OnlySourceAndTarget {
                     action: A::DropEqual,
+                }),
+            ),
+            (
+                // Prometheus compares the default regex by identity: written out, it counts
+                // as a regex that keepequal does not take.
+                "action: keepequal\ntarget_label: a\nregex: '(.*)'",
+                utf8,
+                Err(E::OnlySourceAndTarget {
+                    action: A::KeepEqual,
                 }),
             ),
             ("action: labeldrop\nregex: 'tmp_.*'", utf8, Ok(())),

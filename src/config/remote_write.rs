@@ -4,7 +4,7 @@
 //!
 //! Defaults are Prometheus v2.44+ (FORMATS.md §5.1). Unknown keys are errors (serde
 //! `deny_unknown_fields`, which reports line and column). Keys that Prometheus knows but
-//! ringwrite does not implement (`oauth2`, `sigv4`, `proxy_url`, ...) are recognised and
+//! ringwrite does not implement (`proxy_url`, `azuread`, `google_iam`, ...) are recognised and
 //! refused with an explicit message instead of "unknown field".
 
 use std::collections::BTreeMap;
@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use super::auth::{OAuth2, SigV4};
 use super::duration::serde_prometheus;
 use super::error::{ConfigWarning, EndpointError};
 use super::http_client::{self, Authorization, BasicAuth, Secret, TlsConfig, TlsVersion};
@@ -39,6 +40,30 @@ pub struct QueueConfig {
     /// Drop samples older than this instead of sending them; zero = never.
     #[serde(with = "serde_prometheus")]
     pub sample_age_limit: Duration,
+    /// ringwrite: most samples (+ histograms + exemplars) per second to this endpoint,
+    /// spread over its shards; 0 = unlimited.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub max_samples_per_second: u64,
+    /// ringwrite: most compressed request-body bytes per second; 0 = unlimited.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub max_bytes_per_second: u64,
+    /// ringwrite: after an outage the rate limit ramps from 10% to 100% over this long;
+    /// zero = no ramp. Only matters with a rate limit.
+    #[serde(with = "serde_prometheus", skip_serializing_if = "is_default_ramp")]
+    pub rate_limit_ramp_up: Duration,
+}
+
+/// Default `rate_limit_ramp_up`.
+pub const DEFAULT_RATE_LIMIT_RAMP_UP: Duration = Duration::from_secs(60);
+
+// The ringwrite-only keys are left out of the config hash (and so of generated endpoint
+// names) while at their defaults.
+fn is_zero(v: &u64) -> bool {
+    *v == 0
+}
+
+fn is_default_ramp(d: &Duration) -> bool {
+    *d == DEFAULT_RATE_LIMIT_RAMP_UP
 }
 
 impl Default for QueueConfig {
@@ -53,6 +78,9 @@ impl Default for QueueConfig {
             max_backoff: Duration::from_secs(5),
             retry_on_http_429: false,
             sample_age_limit: Duration::ZERO,
+            max_samples_per_second: 0,
+            max_bytes_per_second: 0,
+            rate_limit_ramp_up: DEFAULT_RATE_LIMIT_RAMP_UP,
         }
     }
 }
@@ -188,6 +216,10 @@ pub struct RemoteWriteConfig {
     #[serde(default)]
     pub authorization: Option<Authorization>,
     #[serde(default)]
+    pub oauth2: Option<OAuth2>,
+    #[serde(default)]
+    pub sigv4: Option<SigV4>,
+    #[serde(default)]
     pub tls_config: TlsConfig,
     #[serde(default = "default_true")]
     pub follow_redirects: bool,
@@ -197,6 +229,18 @@ pub struct RemoteWriteConfig {
     pub enable_http2: Option<bool>,
     #[serde(default)]
     pub protocol: Protocol,
+    /// ringwrite: the series label whose value names the tenant (empty: no tenants).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub tenant_label: String,
+    /// ringwrite: the header that carries the tenant.
+    #[serde(
+        default = "default_tenant_header",
+        skip_serializing_if = "is_default_tenant_header"
+    )]
+    pub tenant_header: String,
+    /// ringwrite: the tenant of series without `tenant_label` (empty: no header).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub tenant_default: String,
     #[serde(default)]
     pub queue_config: QueueConfig,
     #[serde(default)]
@@ -224,10 +268,6 @@ pub struct RemoteWriteConfig {
     #[serde(default, skip_serializing)]
     http_headers: Option<serde_yaml_ng::Value>,
     #[serde(default, skip_serializing)]
-    oauth2: Option<serde_yaml_ng::Value>,
-    #[serde(default, skip_serializing)]
-    sigv4: Option<serde_yaml_ng::Value>,
-    #[serde(default, skip_serializing)]
     azuread: Option<serde_yaml_ng::Value>,
     #[serde(default, skip_serializing)]
     google_iam: Option<serde_yaml_ng::Value>,
@@ -239,6 +279,17 @@ fn default_remote_timeout() -> Duration {
 
 fn default_true() -> bool {
     true
+}
+
+/// Default `tenant_header` (Cortex, Mimir, Loki, Thanos Receive).
+pub const DEFAULT_TENANT_HEADER: &str = "X-Scope-OrgID";
+
+fn default_tenant_header() -> String {
+    DEFAULT_TENANT_HEADER.to_owned()
+}
+
+fn is_default_tenant_header(h: &str) -> bool {
+    h == DEFAULT_TENANT_HEADER
 }
 
 impl RemoteWriteConfig {
@@ -257,10 +308,15 @@ impl RemoteWriteConfig {
             failed_request_logging: false,
             basic_auth: None,
             authorization: None,
+            oauth2: None,
+            sigv4: None,
             tls_config: TlsConfig::default(),
             follow_redirects: true,
             enable_http2: None,
             protocol: Protocol::default(),
+            tenant_label: String::new(),
+            tenant_header: default_tenant_header(),
+            tenant_default: String::new(),
             queue_config: QueueConfig::default(),
             metadata_config: MetadataConfig::default(),
             bearer_token: None,
@@ -270,8 +326,6 @@ impl RemoteWriteConfig {
             proxy_from_environment: false,
             proxy_connect_header: None,
             http_headers: None,
-            oauth2: None,
-            sigv4: None,
             azuread: None,
             google_iam: None,
         }
@@ -300,11 +354,13 @@ impl RemoteWriteConfig {
         }
         self.refuse_unsupported()?;
         let uri = parse_url(&self.url)?;
-        for (index, rule) in self.write_relabel_configs.iter().enumerate() {
+        for (index, rule) in self.write_relabel_configs.iter_mut().enumerate() {
             rule.validate(scheme)
                 .map_err(|reason| EndpointError::Relabel { index, reason })?;
+            rule.name_validation = scheme;
         }
         http_client::validate_headers(&self.headers)?;
+        self.validate_tenant()?;
         self.fold_bearer_token()?;
         let mut configured = Vec::new();
         if self.basic_auth.is_some() {
@@ -312,6 +368,12 @@ impl RemoteWriteConfig {
         }
         if self.authorization.is_some() {
             configured.push("authorization");
+        }
+        if self.oauth2.is_some() {
+            configured.push("oauth2");
+        }
+        if self.sigv4.is_some() {
+            configured.push("sigv4");
         }
         if configured.len() > 1 {
             return Err(EndpointError::MultipleAuth { configured });
@@ -322,6 +384,12 @@ impl RemoteWriteConfig {
             &mut self.tls_config,
             base_dir,
         )?;
+        if let Some(o) = self.oauth2.as_mut() {
+            o.validate(base_dir)?;
+        }
+        if let Some(s) = &self.sigv4 {
+            s.validate()?;
+        }
         if let Some(v @ (TlsVersion::Tls10 | TlsVersion::Tls11)) = self.tls_config.min_version {
             warnings.push(ConfigWarning::TlsMinVersionRaised {
                 endpoint: label.to_owned(),
@@ -347,7 +415,7 @@ impl RemoteWriteConfig {
     }
 
     fn refuse_unsupported(&self) -> Result<(), EndpointError> {
-        let refused: [(bool, &'static str, &'static str); 9] = [
+        let refused: [(bool, &'static str, &'static str); 7] = [
             (
                 self.proxy_url.as_deref().is_some_and(|u| !u.is_empty()),
                 "proxy_url",
@@ -374,16 +442,6 @@ impl RemoteWriteConfig {
                 "use the remote_write `headers` map for static headers",
             ),
             (
-                self.oauth2.is_some(),
-                "oauth2",
-                "use authorization with credentials_file kept fresh by a token refresher",
-            ),
-            (
-                self.sigv4.is_some(),
-                "sigv4",
-                "AWS SigV4 signing is not implemented",
-            ),
-            (
                 self.azuread.is_some(),
                 "azuread",
                 "Azure AD auth is not implemented",
@@ -398,6 +456,40 @@ impl RemoteWriteConfig {
             Some((_, key, hint)) => Err(EndpointError::Unsupported { key, hint }),
             None => Ok(()),
         }
+    }
+
+    /// `tenant_*` keys: the header must be sendable, not reserved, not also in `headers`.
+    fn validate_tenant(&self) -> Result<(), EndpointError> {
+        let bad = |reason: String| Err(EndpointError::Tenant { reason });
+        if self.tenant_label.is_empty() {
+            if !self.tenant_default.is_empty() || !is_default_tenant_header(&self.tenant_header) {
+                return bad("tenant_header and tenant_default need tenant_label".into());
+            }
+            return Ok(());
+        }
+        let lower = self.tenant_header.to_ascii_lowercase();
+        if http::HeaderName::from_bytes(lower.as_bytes()).is_err() {
+            return bad(format!(
+                "tenant_header {:?} is not a valid HTTP header name",
+                self.tenant_header
+            ));
+        }
+        if lower == "authorization" || http_client::RESERVED_HEADERS.contains(&lower.as_str()) {
+            return bad(format!(
+                "tenant_header {:?} is a reserved header",
+                self.tenant_header
+            ));
+        }
+        if let Some(h) = self.headers.keys().find(|h| h.eq_ignore_ascii_case(&lower)) {
+            return bad(format!(
+                "tenant_header {:?} is also set in headers ({h:?}); keep one",
+                self.tenant_header
+            ));
+        }
+        if http::HeaderValue::from_str(&self.tenant_default).is_err() {
+            return bad("tenant_default is not a valid HTTP header value".into());
+        }
+        Ok(())
     }
 
     /// prometheus/common: `bearer_token[_file]` become `authorization: {type: Bearer}`.
@@ -454,8 +546,12 @@ impl RemoteWriteConfig {
 
     /// Every secret value in the config, in a fixed order, for the config hash (which must
     /// change when a password does, while serialization shows `<secret>`).
-    pub(crate) fn secret_values(&self) -> [&str; 3] {
+    pub(crate) fn secret_values(&self) -> [&str; 5] {
         [
+            self.oauth2
+                .as_ref()
+                .map_or("", |o| o.client_secret.expose()),
+            self.sigv4.as_ref().map_or("", |s| s.secret_key.expose()),
             self.basic_auth.as_ref().map_or("", |b| b.password.expose()),
             self.authorization
                 .as_ref()
@@ -507,6 +603,25 @@ mod tests {
     use super::*;
 
     #[test]
+    fn rate_limit_keys_parse_and_stay_out_of_the_hash_at_defaults() {
+        let q: QueueConfig = serde_yaml_ng::from_str(
+            "{max_samples_per_second: 5000, max_bytes_per_second: 1000000, \
+             rate_limit_ramp_up: 30s}",
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(q.max_samples_per_second, 5000);
+        assert_eq!(q.max_bytes_per_second, 1_000_000);
+        assert_eq!(q.rate_limit_ramp_up, Duration::from_secs(30));
+        let text = serde_yaml_ng::to_string(&q).unwrap_or_default();
+        assert!(text.contains("rate_limit_ramp_up: 30s"), "{text}");
+        let defaults = serde_yaml_ng::to_string(&QueueConfig::default()).unwrap_or_default();
+        assert!(
+            !defaults.contains("per_second") && !defaults.contains("ramp"),
+            "{defaults}"
+        );
+    }
+
+    #[test]
     fn defaults_match_prometheus_v2_44() {
         let q = QueueConfig::default();
         assert_eq!(
@@ -523,6 +638,9 @@ mod tests {
         assert_eq!(q.max_backoff, Duration::from_secs(5));
         assert!(!q.retry_on_http_429);
         assert_eq!(q.sample_age_limit, Duration::ZERO);
+        // ringwrite's rate limit: off by default.
+        assert_eq!((q.max_samples_per_second, q.max_bytes_per_second), (0, 0));
+        assert_eq!(q.rate_limit_ramp_up, Duration::from_secs(60));
         let m = MetadataConfig::default();
         assert!(m.send);
         assert_eq!(m.send_interval, Duration::from_secs(60));

@@ -45,9 +45,9 @@ mod wire;
 
 pub use compress::{Compression, Compressor};
 pub use rw1::{Rw1Encoder, Rw1Request};
-pub use rw2::{Rw2Encoder, Rw2Request};
+pub use rw2::{NameSlots, Rw2Encoder, Rw2Request, SLOTS_MIN_RATIO};
 pub use series::{EncodedSeries, SeriesMetadata};
-pub use symbols::{SymbolId, SymbolInterner, MAX_REQUEST_SYMBOLS, MAX_SYMBOLS};
+pub use symbols::{SymbolId, SymbolInterner, MAX_NAME_SLOTS, MAX_REQUEST_SYMBOLS, MAX_SYMBOLS};
 
 /// Errors from building series, encoding or compressing a request.
 #[derive(Debug, thiserror::Error)]

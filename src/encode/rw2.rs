@@ -18,12 +18,14 @@
 use super::group::{Item, OpenSeries};
 use super::histogram::HistogramView;
 use super::rw1::sample_body_len;
-use super::symbols::RequestSymbols;
+use super::symbols::{RequestSymbols, SymbolId};
 use super::wire::{
-    encode_varint, len_field_size, put_f64, put_prefix, put_varint, put_varints, tag, varint_len,
-    LenSlot, WIRE_FIXED64, WIRE_LEN, WIRE_VARINT,
+    encode_varint, encode_varint_wide, len_field_size, put_f64, put_prefix, put_varint,
+    put_varints, tag, varint_len, LenSlot, WIRE_FIXED64, WIRE_LEN, WIRE_VARINT,
 };
-use super::{BatchStats, EncodeError, Encoded, EncodedSeries, Pushed, SymbolInterner};
+use super::{
+    BatchStats, EncodeError, Encoded, EncodedSeries, Pushed, SeriesMetadata, SymbolInterner,
+};
 use crate::record::{FloatHistogram, Histogram, RefSample};
 
 const KEY_SYMBOL: u8 = tag(4, WIRE_LEN);
@@ -50,6 +52,22 @@ struct Open {
 /// Key + length + `type` (2) + `help_ref` (1 + 5) + `unit_ref` (1 + 5).
 const METADATA_FIELD_MAX: usize = 2 + 2 + 6 + 6;
 
+/// When a request lists the interner's slotted label names first (see
+/// [`SymbolInterner::intern_name`]), so that series' name refs are copied pre-encoded
+/// instead of being looked up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum NameSlots {
+    /// When the previous request was at least [`SLOTS_MIN_RATIO`] times larger than the
+    /// names' share of the symbols table, so listing unused names costs at most ~3 %.
+    #[default]
+    Auto,
+    Always,
+    Never,
+}
+
+/// See [`NameSlots::Auto`].
+pub const SLOTS_MIN_RATIO: usize = 32;
+
 /// Reusable state for RW 2.0 requests: the request buffer and the symbol remap table
 /// keep their capacity between requests.
 #[derive(Debug)]
@@ -62,6 +80,9 @@ pub struct Rw2Encoder {
     exemplar_refs: Vec<u32>,
     open: Option<Open>,
     stats: BatchStats,
+    name_slots: NameSlots,
+    /// Length of the previous request, for [`NameSlots::Auto`].
+    last_len: usize,
 }
 
 impl Default for Rw2Encoder {
@@ -79,7 +100,14 @@ impl Rw2Encoder {
             exemplar_refs: Vec::new(),
             open: None,
             stats: BatchStats::default(),
+            name_slots: NameSlots::Auto,
+            last_len: 0,
         }
+    }
+
+    /// Chooses when requests use fixed name slots (default [`NameSlots::Auto`]).
+    pub fn set_name_slots(&mut self, name_slots: NameSlots) {
+        self.name_slots = name_slots;
     }
 
     /// Starts a new request whose series were built with `interner`. The interner is
@@ -92,7 +120,13 @@ impl Rw2Encoder {
         } else {
             self.series_buf.resize(self.gap, 0);
         }
-        self.symbols.reset(interner.len());
+        let slots = match self.name_slots {
+            NameSlots::Always => true,
+            NameSlots::Never => false,
+            NameSlots::Auto => self.last_len >= SLOTS_MIN_RATIO * interner.name_slot_bytes(),
+        };
+        let slots = if slots { interner.name_slots() } else { &[] };
+        self.symbols.reset(interner.len(), slots);
         self.open = None;
         self.stats = BatchStats::default();
         Rw2Request {
@@ -124,11 +158,11 @@ impl<'a> Rw2Request<'a> {
         }
         if sample.t != 0 {
             item[n] = tag(2, WIRE_VARINT);
-            n += 1 + encode_varint(&mut item[n + 1..], sample.t as u64);
+            n += 1 + encode_varint_wide(&mut item[n + 1..], sample.t as u64);
         }
         if sample.st != 0 {
             item[n] = tag(3, WIRE_VARINT);
-            n += 1 + encode_varint(&mut item[n + 1..], sample.st as u64);
+            n += 1 + encode_varint_wide(&mut item[n + 1..], sample.st as u64);
         }
         item[1] = (n - 2) as u8;
         self.open_for(series, Item::Sample, sample.t, n);
@@ -229,6 +263,7 @@ impl<'a> Rw2Request<'a> {
             body.copy_from_slice(s);
             out = rest;
         })?;
+        enc.last_len = enc.series_buf.len() - start;
         Ok(Encoded {
             bytes: &enc.series_buf[start..],
             stats: enc.stats,
@@ -265,30 +300,25 @@ impl<'a> Rw2Request<'a> {
         let enc = &mut *self.enc;
         // Same symbol order as Prometheus: help, unit, then the labels.
         let meta = series.metadata();
-        let help = enc.symbols.resolve(meta.help);
-        let unit = enc.symbols.resolve(meta.unit);
         let mut metadata = [0u8; METADATA_FIELD_MAX];
-        let metadata_len = encode_metadata_field(&mut metadata, meta.mtype as u8, help, unit);
-        // Refs are written in one pass while they are resolved; their packed length is
-        // guessed at two bytes each and patched (see LenSlot).
-        let ids = series.symbols();
-        let refs_guess = 2 * ids.len();
-        let refs_len = if ids.is_empty() {
-            0
+        let metadata_len = if meta == SeriesMetadata::default() {
+            metadata[0] = KEY_METADATA;
+            2
         } else {
-            len_field_size(refs_guess)
+            let help = enc.symbols.resolve(meta.help);
+            let unit = enc.symbols.resolve(meta.unit);
+            encode_metadata_field(&mut metadata, meta.mtype as u8, help, unit)
         };
-        let expected = refs_len + item_len + metadata_len;
-        let buf = &mut enc.series_buf;
-        buf.reserve(1 + varint_len(expected as u64) + expected + 3 * ids.len());
-        buf.push(KEY_TIMESERIES);
-        let slot = LenSlot::reserve(buf, expected);
-        if !ids.is_empty() {
-            buf.push(KEY_LABELS_REFS);
-            let refs_slot = LenSlot::reserve(buf, refs_guess);
-            enc.symbols.write_refs(buf, ids);
-            refs_slot.patch(buf);
-        }
+        let ids = series.symbols();
+        let (slots, max_slot) = series.name_slots();
+        let slot = if max_slot != 0
+            && usize::from(max_slot) <= enc.symbols.fixed()
+            && slots.len() <= SLOTTED_MAX_LABELS
+        {
+            open_slotted(enc, slots, ids, item_len + metadata_len)
+        } else {
+            open_generic(enc, ids, item_len + metadata_len)
+        };
         enc.open = Some(Open {
             group: OpenSeries::new(series.id(), slot, item, t),
             metadata,
@@ -298,6 +328,7 @@ impl<'a> Rw2Request<'a> {
     }
 
     /// Writes the metadata (always, even when empty) and the final length.
+    #[inline]
     fn close(&mut self) {
         let Some(open) = self.enc.open.take() else {
             return;
@@ -306,6 +337,71 @@ impl<'a> Rw2Request<'a> {
         put_prefix(buf, &open.metadata, usize::from(open.metadata_len));
         open.group.slot.patch(buf);
     }
+}
+
+/// Most labels a series may have for [`open_slotted`]: its refs (at most 4 bytes per
+/// label) then always fit a one-byte length.
+const SLOTTED_MAX_LABELS: usize = 31;
+
+/// Starts a `TimeSeries` of a series whose names are all in this request's fixed slots:
+/// key, length (patched on close), and `labels_refs` with an exact one-byte length,
+/// written with one capacity check. `rest` is the size of what follows the refs.
+#[inline(always)]
+fn open_slotted(enc: &mut Rw2Encoder, slots: &[u8], ids: &[SymbolId], rest: usize) -> LenSlot {
+    debug_assert!(slots.len() <= SLOTTED_MAX_LABELS);
+    // Exact when every value ref is one byte.
+    let width = varint_len((2 + 2 * slots.len() + rest) as u64);
+    let buf = &mut enc.series_buf;
+    // The 8 spare bytes let the length bytes be zeroed with one store.
+    let max = 1 + width + 2 + 4 * slots.len() + 8;
+    buf.reserve(max);
+    let start = buf.len();
+    let base = buf.spare_capacity_mut().as_mut_ptr().cast::<u8>();
+    // SAFETY: `max` bytes are reserved after `start`: the key, `width` length bytes
+    // (8 when zeroed at once), the refs key and length, and at most 4 bytes per label.
+    let n = unsafe {
+        base.write(KEY_TIMESERIES);
+        if width <= 8 {
+            base.add(1).cast::<u64>().write_unaligned(0);
+        } else {
+            for k in 0..width {
+                base.add(1 + k).write(0);
+            }
+        }
+        let refs = base.add(1 + width);
+        refs.write(KEY_LABELS_REFS);
+        let n = enc.symbols.write_slotted_refs(refs.add(2), slots, ids);
+        // n <= 4 * SLOTTED_MAX_LABELS < 128: a one-byte length.
+        refs.add(1).write(n as u8);
+        n
+    };
+    // SAFETY: the `1 + width + 2 + n <= max` bytes after `start` were written above.
+    unsafe { buf.set_len(start + 1 + width + 2 + n) };
+    LenSlot::reserved(start + 1, width)
+}
+
+/// Starts a `TimeSeries` whose label refs are all looked up; see [`open_slotted`].
+/// Their packed length is guessed at two bytes each and patched (see LenSlot).
+#[inline]
+fn open_generic(enc: &mut Rw2Encoder, ids: &[SymbolId], rest: usize) -> LenSlot {
+    let refs_guess = 2 * ids.len();
+    let refs_len = if ids.is_empty() {
+        0
+    } else {
+        len_field_size(refs_guess)
+    };
+    let expected = refs_len + rest;
+    let buf = &mut enc.series_buf;
+    buf.reserve(1 + varint_len(expected as u64) + expected + 3 * ids.len());
+    buf.push(KEY_TIMESERIES);
+    let slot = LenSlot::reserve(buf, expected);
+    if !ids.is_empty() {
+        buf.push(KEY_LABELS_REFS);
+        let refs_slot = LenSlot::reserve(buf, refs_guess);
+        enc.symbols.write_refs(buf, ids);
+        refs_slot.patch(buf);
+    }
+    slot
 }
 
 /// Writes the `TimeSeries.metadata` field, `Metadata { type = 1; help_ref = 3;
@@ -336,6 +432,9 @@ fn encode_metadata_field(
 
 #[cfg(test)]
 mod tests {
+    use std::collections::HashSet;
+
+    use proptest::prelude::*;
     use prost::Message;
 
     use super::*;
@@ -487,5 +586,150 @@ mod tests {
         req.push_sample(&a, &sample(1, 0, 1.0));
         let err = req.finish().unwrap_err();
         assert!(matches!(err, EncodeError::UnknownSymbol { .. }), "{err}");
+    }
+
+    #[test]
+    fn name_slots_list_every_slotted_name_first() {
+        let mut interner = SymbolInterner::new();
+        let a = series(&mut interner, "a");
+        let unused = EncodedSeries::new([(&b"zone"[..], &b"job"[..])], &mut interner).unwrap();
+        drop(unused);
+        let mut enc = Rw2Encoder::new();
+        enc.set_name_slots(NameSlots::Always);
+        let mut req = enc.begin(&interner);
+        req.push_sample(&a, &sample(10, 0, 1.0));
+        let body = req.finish().unwrap();
+        let got = v2::Request::decode(body.bytes).unwrap();
+        assert_eq!(got.symbols, vec!["", "__name__", "job", "zone", "up", "a"]);
+        assert_eq!(got.timeseries[0].labels_refs, vec![1, 4, 2, 5]);
+
+        enc.set_name_slots(NameSlots::Never);
+        let mut req = enc.begin(&interner);
+        req.push_sample(&a, &sample(10, 0, 1.0));
+        let got = v2::Request::decode(req.finish().unwrap().bytes).unwrap();
+        assert_eq!(got.symbols, vec!["", "__name__", "up", "job", "a"]);
+    }
+
+    #[test]
+    fn auto_name_slots_wait_for_a_large_request() {
+        let mut interner = SymbolInterner::new();
+        let a = series(&mut interner, "a");
+        let mut enc = Rw2Encoder::new();
+        let mut symbols = Vec::new();
+        for samples in [1, 200, 1] {
+            let mut req = enc.begin(&interner);
+            for t in 0..samples {
+                req.push_sample(&a, &sample(10 + t, 0, 1.0));
+            }
+            let got = v2::Request::decode(req.finish().unwrap().bytes).unwrap();
+            symbols.push(got.symbols);
+        }
+        // The first request has no history; the second is small after a small one;
+        // the third follows a request larger than SLOTS_MIN_RATIO times the names.
+        assert_eq!(symbols[0], vec!["", "__name__", "up", "job", "a"]);
+        assert_eq!(symbols[1], symbols[0]);
+        assert_eq!(symbols[2], vec!["", "__name__", "job", "up", "a"]);
+    }
+
+    /// A label set drawn from small pools, so that names repeat across series, values
+    /// equal names, and (with up to 80 names) the 64 slots run out.
+    fn label_set() -> impl Strategy<Value = Vec<(String, String)>> {
+        let name = (0..80u32).prop_map(|n| format!("n{n}"));
+        let value = prop_oneof![
+            (0..80u32).prop_map(|n| format!("n{n}")),
+            (0..20u32).prop_map(|n| format!("v{n}")),
+            Just(String::new()),
+        ];
+        prop::collection::btree_map(name, value, 0..40)
+            .prop_map(|m| m.into_iter().collect::<Vec<_>>())
+    }
+
+    /// A decoded `TimeSeries`: its labels and its sample timestamps.
+    type Decoded = (Vec<(String, String)>, Vec<i64>);
+
+    fn decode_series(bytes: &[u8]) -> (Vec<String>, Vec<Decoded>) {
+        let req = v2::Request::decode(bytes).unwrap();
+        let series = req
+            .timeseries
+            .iter()
+            .map(|ts| {
+                let labels = ts
+                    .labels_refs
+                    .chunks(2)
+                    .map(|p| {
+                        (
+                            req.symbols[p[0] as usize].clone(),
+                            req.symbols[p[1] as usize].clone(),
+                        )
+                    })
+                    .collect();
+                (labels, ts.samples.iter().map(|s| s.timestamp).collect())
+            })
+            .collect();
+        (req.symbols, series)
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        /// Requests with fixed name slots decode to exactly the same series as requests
+        /// without, and keep the symbol table rules (FORMATS.md §4.2).
+        #[test]
+        fn name_slots_round_trip(
+            sets in prop::collection::vec(label_set(), 1..12),
+            order in prop::collection::vec((0usize..12, 1i64..4), 0..60),
+        ) {
+            let mut interner = SymbolInterner::new();
+            let all: Vec<EncodedSeries> = sets
+                .iter()
+                .map(|l| {
+                    EncodedSeries::new(l.iter().map(|(n, v)| (n.as_bytes(), v.as_bytes())), &mut interner)
+                        .unwrap()
+                })
+                .collect();
+            let mut want = Vec::new();
+            let mut enc = Rw2Encoder::new();
+            let mut bodies = Vec::new();
+            for mode in [NameSlots::Never, NameSlots::Always] {
+                enc.set_name_slots(mode);
+                let mut req = enc.begin(&interner);
+                for (k, &(s, t)) in order.iter().enumerate() {
+                    let s = s % all.len();
+                    req.push_sample(&all[s], &sample(t + k as i64, 0, 1.0));
+                    if mode == NameSlots::Never {
+                        want.push((sets[s].clone(), t + k as i64));
+                    }
+                }
+                bodies.push(req.finish().unwrap().bytes.to_vec());
+            }
+            let (never_symbols, never) = decode_series(&bodies[0]);
+            let (symbols, slotted) = decode_series(&bodies[1]);
+            prop_assert_eq!(&slotted, &never);
+            let flat: Vec<(Vec<(String, String)>, i64)> = never
+                .iter()
+                .flat_map(|(l, ts)| ts.iter().map(move |&t| (l.clone(), t)))
+                .collect();
+            prop_assert_eq!(flat, want);
+            for (syms, body) in [(&never_symbols, &bodies[0]), (&symbols, &bodies[1])] {
+                prop_assert_eq!(syms.first().map(String::as_str), Some(""));
+                let unique: HashSet<&String> = syms.iter().collect();
+                prop_assert_eq!(unique.len(), syms.len(), "each symbol once: {:?}", syms);
+                let req = v2::Request::decode(&body[..]).unwrap();
+                prop_assert_eq!(req.encoded_len(), body.len(), "minimal varints");
+            }
+            // With slots, the slotted names come first (unused ones included); every
+            // other symbol is used.
+            let slot_names: Vec<String> = interner
+                .name_slots()
+                .iter()
+                .map(|&id| String::from_utf8(interner.get(id).unwrap().to_vec()).unwrap())
+                .collect();
+            prop_assert_eq!(&symbols[1..=slot_names.len()], &slot_names[..]);
+            let used: HashSet<&String> =
+                slotted.iter().flat_map(|(l, _)| l.iter().flat_map(|(n, v)| [n, v])).collect();
+            for s in &symbols[1 + slot_names.len()..] {
+                prop_assert!(used.contains(s), "unused symbol {:?}", s);
+            }
+        }
     }
 }

@@ -37,14 +37,21 @@ impl Default for SeriesMetadata {
 /// * `rw1_labels`: the repeated `TimeSeries.labels` fields of RW 1.0, keys included,
 ///   ready to copy into a `TimeSeries` (FORMATS.md §3.1).
 /// * `symbols`: global ids of name, value, name, value, ... for RW 2.0 `labels_refs`.
+/// * `name_slots`: when every label name has a fixed slot in the interner (see
+///   [`SymbolInterner::intern_name`]), the names' RW 2.0 refs, pre-encoded; stored after
+///   the RW 1.0 bytes in the same allocation.
 ///
 /// The encoders merge consecutive items that carry the same `id` into one `TimeSeries`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EncodedSeries {
     id: u64,
-    rw1_labels: Box<[u8]>,
+    /// RW 1.0 labels (`rw1_len` bytes), then the name slots if the series has them.
+    wire: Box<[u8]>,
     symbols: Box<[SymbolId]>,
     metadata: SeriesMetadata,
+    rw1_len: usize,
+    /// Highest name slot; 0 when the series has no slots.
+    max_slot: u8,
 }
 
 impl EncodedSeries {
@@ -54,18 +61,28 @@ impl EncodedSeries {
         labels: impl IntoIterator<Item = (&'a [u8], &'a [u8])>,
         interner: &mut SymbolInterner,
     ) -> Result<EncodedSeries, EncodeError> {
-        let mut rw1 = Vec::new();
+        let mut wire = Vec::new();
         let mut symbols = Vec::new();
+        let mut slots = Vec::new();
         for (name, value) in labels {
-            put_label(&mut rw1, tag(1, WIRE_LEN), name, value);
-            symbols.push(interner.intern(name)?);
+            put_label(&mut wire, tag(1, WIRE_LEN), name, value);
+            let (name, slot) = interner.intern_name(name)?;
+            symbols.push(name);
             symbols.push(interner.intern(value)?);
+            slots.push(slot);
+        }
+        let rw1_len = wire.len();
+        let max_slot = slots.iter().copied().max().unwrap_or(0);
+        if !slots.is_empty() && !slots.contains(&0) {
+            wire.extend_from_slice(&slots);
         }
         Ok(EncodedSeries {
             id: NEXT_SERIES_ID.fetch_add(1, Ordering::Relaxed),
-            rw1_labels: rw1.into_boxed_slice(),
+            wire: wire.into_boxed_slice(),
             symbols: symbols.into_boxed_slice(),
             metadata: SeriesMetadata::default(),
+            rw1_len,
+            max_slot: if slots.contains(&0) { 0 } else { max_slot },
         })
     }
 
@@ -84,7 +101,14 @@ impl EncodedSeries {
 
     /// The pre-encoded RW 1.0 `labels` fields.
     pub fn rw1_labels(&self) -> &[u8] {
-        &self.rw1_labels
+        &self.wire[..self.rw1_len]
+    }
+
+    /// The label names' fixed slots (their RW 2.0 refs), one byte per label, and the
+    /// highest of them; empty and 0 unless every name has a slot.
+    #[inline]
+    pub(crate) fn name_slots(&self) -> (&[u8], u8) {
+        (&self.wire[self.rw1_len..], self.max_slot)
     }
 
     /// Global symbol ids of the labels, name then value.

@@ -5,6 +5,13 @@
 //! [`RequestSymbols`] maps global ids to the request's own dense symbol indices through a
 //! generation-stamped `Vec`, so building a request's symbol table costs one array lookup
 //! per label reference and never hashes a string (FORMATS.md §4.2).
+//!
+//! Fixed name slots: the first [`MAX_NAME_SLOTS`] distinct label names the interner sees
+//! get a slot `1..=64`. A request that uses slots lists those names first, at symbol
+//! indices equal to their slots, in every request, so a series can carry its name refs
+//! pre-encoded (one byte each) and only its values are resolved per request. The price
+//! is that a request lists every slotted name, used or not (the encoder only does this
+//! for requests large enough that the extra bytes do not matter).
 
 use std::hash::{BuildHasher, RandomState};
 
@@ -12,6 +19,7 @@ use super::wire::encode_varint;
 use super::EncodeError;
 
 /// Global id of an interned string. Id 0 is always the empty string.
+#[repr(transparent)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
 pub struct SymbolId(pub u32);
 
@@ -26,6 +34,10 @@ const FREE: u32 = u32::MAX;
 /// Most strings an interner holds; ids stay below [`LOCAL_BIT`] so a request can tell
 /// them apart from its request-local strings.
 pub const MAX_SYMBOLS: usize = 1 << 31;
+
+/// Most label names that get a fixed request symbol index (see the module docs). 64
+/// keeps the names' refs one byte long and leaves 63 more one-byte indices per request.
+pub const MAX_NAME_SLOTS: usize = 64;
 
 /// Open-addressing hash index from string to id. The strings and their hashes live in the
 /// owner; the table only stores ids, so it never allocates per string.
@@ -148,6 +160,12 @@ pub struct SymbolInterner {
     strings: StringArena,
     index: IdTable,
     hasher: RandomState,
+    /// Per string: its name slot, or 0 for none.
+    slot_of: Vec<u8>,
+    /// The string of slot `i + 1`.
+    name_slots: Vec<SymbolId>,
+    /// Symbols-table bytes of the slotted names (keys and lengths included).
+    slot_bytes: usize,
 }
 
 impl Default for SymbolInterner {
@@ -163,11 +181,42 @@ impl SymbolInterner {
             strings: StringArena::new(),
             index: IdTable::new(),
             hasher: RandomState::new(),
+            slot_of: Vec::new(),
+            name_slots: Vec::new(),
+            slot_bytes: 0,
         };
         let hash = interner.hasher.hash_one(b"".as_slice());
         interner.strings.push(b"", hash);
+        interner.slot_of.push(0);
         interner.index.insert(0, &interner.strings.hashes);
         interner
+    }
+
+    /// [`SymbolInterner::intern`] for a label name: also returns the name's slot (see the
+    /// module docs), assigning the next free one if the name has none; 0 when the slots
+    /// are used up (or for `""`, which is always index 0).
+    pub fn intern_name(&mut self, s: &[u8]) -> Result<(SymbolId, u8), EncodeError> {
+        let id = self.intern(s)?;
+        let slot = self.slot_of[id.0 as usize];
+        if slot != 0 || id == SymbolId::EMPTY || self.name_slots.len() >= MAX_NAME_SLOTS {
+            return Ok((id, slot));
+        }
+        self.name_slots.push(id);
+        // INVARIANT: at most MAX_NAME_SLOTS (64) slots, so the count fits a u8.
+        let slot = self.name_slots.len() as u8;
+        self.slot_of[id.0 as usize] = slot;
+        self.slot_bytes += super::wire::len_field_size(s.len());
+        Ok((id, slot))
+    }
+
+    /// The slotted names, slot 1 first.
+    pub(crate) fn name_slots(&self) -> &[SymbolId] {
+        &self.name_slots
+    }
+
+    /// Symbols-table bytes a request spends on listing every slotted name.
+    pub(crate) fn name_slot_bytes(&self) -> usize {
+        self.slot_bytes
     }
 
     /// The id of `s`, adding it if it is new.
@@ -181,6 +230,7 @@ impl SymbolInterner {
             .filter(|&id| (id as usize) < MAX_SYMBOLS)
             .ok_or(EncodeError::TooManySymbols { limit: MAX_SYMBOLS })?;
         self.strings.push(s, hash);
+        self.slot_of.push(0);
         self.index.insert(id, &self.strings.hashes);
         Ok(SymbolId(id))
     }
@@ -248,6 +298,21 @@ fn unpack(packed: u32) -> u32 {
     index
 }
 
+/// Writes a label's name ref (a one-byte slot) and its value's [`pack`]ed ref with one
+/// 4-byte store and returns how many of the bytes count; the rest are scratch.
+///
+/// # Safety
+/// `dst` must be valid for writes of 4 bytes.
+#[inline(always)]
+unsafe fn put_label_ref(dst: *mut u8, slot: u8, packed: u32) -> usize {
+    // SAFETY: the caller guarantees 4 writable bytes; no alignment is required.
+    unsafe {
+        dst.cast::<u32>()
+            .write_unaligned(((packed << 8) | u32::from(slot)).to_le())
+    };
+    1 + (packed >> 24) as usize
+}
+
 /// One request's symbol table under construction: `""` at index 0, then every string in
 /// first-use order, each exactly once.
 ///
@@ -259,6 +324,8 @@ fn unpack(packed: u32) -> u32 {
 pub(crate) struct RequestSymbols {
     remap: Vec<(u32, u32)>,
     generation: u32,
+    /// Indices `1..=fixed` hold the interner's slotted names in this request.
+    fixed: usize,
     /// A global id seen in this request that the interner does not have.
     unknown: Option<u32>,
     /// More than [`MAX_REQUEST_SYMBOLS`] strings were used.
@@ -277,6 +344,7 @@ impl RequestSymbols {
         RequestSymbols {
             remap: Vec::new(),
             generation: 1,
+            fixed: 0,
             unknown: None,
             overflow: false,
             order: Vec::new(),
@@ -289,7 +357,8 @@ impl RequestSymbols {
 
     /// Starts an empty table for series built with an interner of `interner_len`
     /// strings. The remap table is sized here, once, so resolving needs no growth check.
-    pub(crate) fn reset(&mut self, interner_len: usize) {
+    /// `slots` (the interner's slotted names, or none) take indices `1..=slots.len()`.
+    pub(crate) fn reset(&mut self, interner_len: usize, slots: &[SymbolId]) {
         self.order.clear();
         self.unknown = None;
         self.overflow = false;
@@ -309,6 +378,21 @@ impl RequestSymbols {
         }
         // "" is always index 0.
         self.remap[0] = (self.generation, pack(0));
+        self.fixed = 0;
+        for &id in slots {
+            if self.remap.get(id.0 as usize).is_none() {
+                // Slots of another interner: leave the rest to `resolve`, which reports it.
+                break;
+            }
+            self.first_use(id);
+            self.fixed += 1;
+        }
+    }
+
+    /// How many slotted names this request lists at indices `1..=fixed`.
+    #[inline]
+    pub(crate) fn fixed(&self) -> usize {
+        self.fixed
     }
 
     /// Number of symbols so far, including `""`.
@@ -401,6 +485,59 @@ impl RequestSymbols {
         unsafe { buf.set_len(start + n) };
     }
 
+    /// Writes the RW 2.0 `labels_refs` payload of a series whose label names all have
+    /// slots `<= fixed()` to `dst` and returns its length: `slots[i]` is the pre-encoded
+    /// ref of name i and `ids[2 i + 1]` the global id of value i. Only the values are
+    /// looked up; each label is one 4-byte store (name byte, then up to 3 value bytes).
+    ///
+    /// # Safety
+    /// `dst` must be valid for writes of `4 * slots.len()` bytes.
+    #[inline(always)]
+    pub(crate) unsafe fn write_slotted_refs(
+        &mut self,
+        dst: *mut u8,
+        slots: &[u8],
+        ids: &[SymbolId],
+    ) -> usize {
+        debug_assert!(slots
+            .iter()
+            .all(|&s| s != 0 && usize::from(s) <= self.fixed));
+        let labels = slots.len().min(ids.len() / 2);
+        let (slots, values) = (slots.as_ptr(), ids.as_ptr().cast::<u32>());
+        let mut n = 0;
+        let mut i = 0;
+        while i < labels {
+            // Hits only: the table, its length and the generation stay in registers.
+            let (remap, len, generation) = (self.remap.as_ptr(), self.remap.len(), self.generation);
+            while i < labels {
+                // SAFETY: i < labels <= ids.len() / 2, so 2 i + 1 < ids.len() and
+                // i < slots.len(); `SymbolId` is a transparent u32.
+                let (id, slot) = unsafe { (*values.add(2 * i + 1) as usize, *slots.add(i)) };
+                if id >= len {
+                    break;
+                }
+                // SAFETY: id < remap.len().
+                let (g, p) = unsafe { *remap.add(id) };
+                if g != generation {
+                    break;
+                }
+                // SAFETY: label i starts at n <= 4 * i, so its 4 bytes end at or below
+                // 4 * (i + 1), within the caller's 4 * slots.len().
+                n += unsafe { put_label_ref(dst.add(n), slot, p) };
+                i += 1;
+            }
+            if i < labels {
+                // SAFETY: as above.
+                let (id, slot) = unsafe { (*values.add(2 * i + 1), *slots.add(i)) };
+                let p = self.first_use(SymbolId(id));
+                // SAFETY: as above, for label i.
+                n += unsafe { put_label_ref(dst.add(n), slot, p) };
+                i += 1;
+            }
+        }
+        n
+    }
+
     /// The request index of an arbitrary string: through the interner when it knows the
     /// string (so it is never listed twice), otherwise through the per-request table.
     pub(crate) fn resolve_str(&mut self, interner: &SymbolInterner, s: &[u8]) -> u32 {
@@ -490,7 +627,7 @@ mod tests {
         let a = interner.intern(b"a").unwrap();
         let b = interner.intern(b"b").unwrap();
         let mut r = RequestSymbols::new();
-        r.reset(interner.len());
+        r.reset(interner.len(), &[]);
         assert_eq!(r.resolve(b), 1);
         assert_eq!(r.resolve(a), 2);
         assert_eq!(r.resolve(b), 1);
@@ -507,7 +644,7 @@ mod tests {
         r.for_each(&interner, |s| seen.push(s.to_vec())).unwrap();
         assert_eq!(seen, vec![b"b".to_vec(), b"a".to_vec(), b"trace".to_vec()]);
 
-        r.reset(interner.len());
+        r.reset(interner.len(), &[]);
         assert_eq!(r.len(), 1);
         assert_eq!(r.resolve(a), 1, "a new generation forgets the old mapping");
         assert_eq!(r.resolve_str(&interner, b"trace"), 2);
@@ -518,10 +655,10 @@ mod tests {
         let mut interner = SymbolInterner::new();
         let a = interner.intern(b"a").unwrap();
         let mut r = RequestSymbols::new();
-        r.reset(interner.len());
+        r.reset(interner.len(), &[]);
         r.generation = u32::MAX;
         assert_eq!(r.resolve(a), 1);
-        r.reset(interner.len());
+        r.reset(interner.len(), &[]);
         assert_eq!(r.generation, 1);
         assert_eq!(r.resolve(SymbolId::EMPTY), 0);
         assert_eq!(r.resolve(a), 1);
@@ -555,7 +692,7 @@ mod tests {
             .map(|i| interner.intern(format!("v{i}").as_bytes()).unwrap())
             .collect();
         let mut r = RequestSymbols::new();
-        r.reset(interner.len());
+        r.reset(interner.len(), &[]);
         let mut buf = vec![9u8];
         r.write_refs(&mut buf, &ids);
         r.write_refs(&mut buf, &ids[..3]);
@@ -572,7 +709,7 @@ mod tests {
         let mut interner = SymbolInterner::new();
         let a = interner.intern(b"a").unwrap();
         let mut r = RequestSymbols::new();
-        r.reset(interner.len());
+        r.reset(interner.len(), &[]);
         r.order.resize(MAX_REQUEST_SYMBOLS - 1, 0);
         assert_eq!(r.resolve(a), 0);
         let err = r.for_each(&interner, |_| {}).unwrap_err();
@@ -586,9 +723,92 @@ mod tests {
     fn unknown_global_id_is_an_error() {
         let interner = SymbolInterner::new();
         let mut r = RequestSymbols::new();
-        r.reset(interner.len());
+        r.reset(interner.len(), &[]);
         assert_eq!(r.resolve(SymbolId(7)), 0);
         let err = r.for_each(&interner, |_| {}).unwrap_err();
         assert!(matches!(err, EncodeError::UnknownSymbol { id: 7 }), "{err}");
+    }
+
+    #[test]
+    fn name_slots_go_to_the_first_names_only() {
+        let mut i = SymbolInterner::new();
+        let (empty, slot) = i.intern_name(b"").unwrap();
+        assert_eq!(
+            (empty, slot),
+            (SymbolId::EMPTY, 0),
+            "\"\" is index 0, never a slot"
+        );
+        let value = i.intern(b"job").unwrap();
+        let (job, slot) = i.intern_name(b"job").unwrap();
+        assert_eq!(
+            (job, slot),
+            (value, 1),
+            "a value later used as a name gets a slot"
+        );
+        assert_eq!(i.intern_name(b"job").unwrap(), (job, 1), "slots are stable");
+        for n in 0..MAX_NAME_SLOTS + 5 {
+            let (_, slot) = i.intern_name(format!("n{n}").as_bytes()).unwrap();
+            let want = if n + 2 <= MAX_NAME_SLOTS {
+                n as u8 + 2
+            } else {
+                0
+            };
+            assert_eq!(slot, want, "name n{n}");
+        }
+        assert_eq!(i.name_slots().len(), MAX_NAME_SLOTS);
+        assert_eq!(i.name_slots()[0], job);
+        let bytes: usize = i
+            .name_slots()
+            .iter()
+            .map(|&id| super::super::wire::len_field_size(i.get(id).unwrap().len()))
+            .sum();
+        assert_eq!(i.name_slot_bytes(), bytes);
+    }
+
+    #[test]
+    fn slotted_names_take_the_first_indices_and_refs_match_lookups() {
+        let mut interner = SymbolInterner::new();
+        let mut pairs = Vec::new();
+        for n in 0..4 {
+            let (name, slot) = interner.intern_name(format!("name{n}").as_bytes()).unwrap();
+            let value = interner.intern(format!("value{n}").as_bytes()).unwrap();
+            pairs.push((name, slot, value));
+        }
+        // A value equal to a slotted name must reuse the name's index.
+        let (name, slot) = interner.intern_name(b"zz").unwrap();
+        pairs.push((name, slot, pairs[1].0));
+        let slots: Vec<u8> = pairs.iter().map(|p| p.1).collect();
+        let ids: Vec<SymbolId> = pairs.iter().flat_map(|p| [p.0, p.2]).collect();
+        let mut r = RequestSymbols::new();
+        r.reset(interner.len(), interner.name_slots());
+        assert_eq!(r.fixed(), 5);
+        assert_eq!(r.len(), 6, "\"\" and the five names");
+        let mut fast = vec![0u8; 4 * slots.len()];
+        // SAFETY: `fast` has 4 bytes per label.
+        let n = unsafe { r.write_slotted_refs(fast.as_mut_ptr(), &slots, &ids) };
+        fast.truncate(n);
+        let mut looked_up = Vec::new();
+        r.write_refs(&mut looked_up, &ids);
+        assert_eq!(fast, looked_up);
+        assert_eq!(
+            &fast[..2],
+            &[1, 6],
+            "name0 at slot 1, value0 first new symbol"
+        );
+        assert_eq!(&fast[fast.len() - 2..], &[5, 2], "zz=name1");
+        let mut seen = Vec::new();
+        r.for_each(&interner, |s| {
+            seen.push(String::from_utf8(s.to_vec()).unwrap())
+        })
+        .unwrap();
+        assert_eq!(
+            seen,
+            ["name0", "name1", "name2", "name3", "zz", "value0", "value1", "value2", "value3"]
+        );
+
+        // Without slots the names are looked up like any other string.
+        r.reset(interner.len(), &[]);
+        assert_eq!(r.fixed(), 0);
+        assert_eq!(r.resolve(pairs[3].0), 1);
     }
 }

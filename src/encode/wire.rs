@@ -183,6 +183,12 @@ impl LenSlot {
         LenSlot { pos, width }
     }
 
+    /// A slot of `width` bytes at `pos` that the caller has already filled with zeros.
+    #[inline]
+    pub(crate) fn reserved(pos: usize, width: usize) -> LenSlot {
+        LenSlot { pos, width }
+    }
+
     /// First byte of the body.
     #[inline]
     pub(crate) fn body_start(&self) -> usize {
@@ -191,10 +197,22 @@ impl LenSlot {
 
     /// Writes the final length of the body (everything from `body_start` to the end of
     /// `buf`), shifting the body when the reserved width was not the minimal one.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn patch(self, buf: &mut Vec<u8>) {
+        let len = buf.len() - self.body_start();
+        // The common cases, a body that fits the reserved one or two bytes exactly.
+        if self.width == 1 && len < 0x80 {
+            buf[self.pos] = len as u8;
+        } else if self.width == 2 && (0x80..0x4000).contains(&len) {
+            buf[self.pos..self.pos + 2].copy_from_slice(&[len as u8 | 0x80, (len >> 7) as u8]);
+        } else {
+            self.patch_slow(buf, len);
+        }
+    }
+
+    #[inline(never)]
+    fn patch_slow(self, buf: &mut Vec<u8>, len: usize) {
         let start = self.body_start();
-        let len = buf.len() - start;
         let need = varint_len(len as u64);
         if need != self.width {
             let end = buf.len();
@@ -208,13 +226,37 @@ impl LenSlot {
                 buf.truncate(end - shrink);
             }
         }
-        if need == 1 {
-            // The common case: a body shorter than 128 bytes.
-            buf[self.pos] = len as u8;
-            return;
-        }
         write_varint_fixed(&mut buf[self.pos..self.pos + need], len as u64, need);
     }
+}
+
+/// [`encode_varint`] without a loop for values below 2^56 (timestamps in milliseconds
+/// take six bytes): the 7-bit groups are spread into one 8-byte store. `out` must have
+/// room for 8 bytes; the bytes after the varint are scratch.
+#[inline(always)]
+pub(crate) fn encode_varint_wide(out: &mut [u8], v: u64) -> usize {
+    if v >= 1 << 56 || out.len() < 8 {
+        return encode_varint(out, v);
+    }
+    if v >> 35 != 0 && v >> 42 == 0 {
+        // Millisecond timestamps from 2004 to 2109: always six bytes.
+        let mut x = 0;
+        for k in 0..6 {
+            x |= (v << k) & (0x7f << (8 * k));
+        }
+        x |= 0x80_8080_8080;
+        out[..8].copy_from_slice(&x.to_le_bytes());
+        return 6;
+    }
+    let len = varint_len(v);
+    let mut x = 0;
+    for k in 0..8 {
+        x |= (v << k) & (0x7f << (8 * k));
+    }
+    // Continuation bits on every byte but the last: len <= 8, so the shift is <= 56.
+    x |= 0x8080_8080_8080_8080 & ((1u64 << (8 * (len - 1))) - 1);
+    out[..8].copy_from_slice(&x.to_le_bytes());
+    len
 }
 
 #[cfg(test)]
@@ -278,6 +320,37 @@ mod tests {
     }
 
     #[test]
+    fn encode_varint_wide_matches_encode_varint() {
+        let values = [
+            0u64,
+            1,
+            127,
+            128,
+            16_383,
+            16_384,
+            1_700_000_000_000,
+            (1 << 35) - 1,
+            1 << 35,
+            (1 << 42) - 1,
+            1 << 42,
+            (1 << 49) - 1,
+            (1 << 56) - 1,
+            1 << 56,
+            u64::MAX,
+        ];
+        for v in values {
+            for room in [8usize, 10, 16] {
+                let mut want = vec![0u8; 10];
+                let n = encode_varint(&mut want, v);
+                let mut got = vec![0u8; room.max(10)];
+                let m = encode_varint_wide(&mut got[..room.max(n)], v);
+                assert_eq!(m, n, "length of {v}");
+                assert_eq!(got[..m], want[..n], "bytes of {v}");
+            }
+        }
+    }
+
+    #[test]
     fn put_prefix_keeps_only_n_bytes() {
         for n in [0, 1, 3, 4, 9] {
             let mut buf = vec![0xee];
@@ -322,6 +395,9 @@ mod tests {
             (200, 10),
             (100, 20_000),
             (20_000, 1),
+            (200, 200),
+            (200, 16_383),
+            (200, 16_384),
         ] {
             let mut buf = vec![0xaa];
             let slot = LenSlot::reserve(&mut buf, guess);

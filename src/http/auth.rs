@@ -7,6 +7,9 @@
 //! Kubernetes secret symlink swap changes the inode). A file that becomes unreadable keeps
 //! the last good value and logs a warning: the receiver's 401 is a clearer signal than a
 //! local error, and a rotation usually completes within seconds.
+//!
+//! `oauth2` ([`super::oauth2`]) and `sigv4` ([`super::sigv4`]) produce their headers per
+//! request through the same [`Authorizer`]: a cached token, or a signature over the body.
 
 use std::{
     cell::RefCell,
@@ -16,11 +19,14 @@ use std::{
     time::{Duration, Instant, SystemTime},
 };
 
-use http::HeaderValue;
+use http::{HeaderName, HeaderValue};
 
 use super::{
     config::{AuthorizationConfig, BasicAuthConfig},
     error::ConfigError,
+    headers::WireFormat,
+    oauth2::{Token, TokenSource},
+    sigv4::SigV4Signer,
 };
 
 /// Identity of a file version: changes when the file is rewritten or replaced.
@@ -101,6 +107,10 @@ pub(crate) enum AuthSpec {
         kind: String,
         credentials: SecretSource,
     },
+    /// A token kept fresh by a background thread.
+    OAuth2(std::sync::Arc<TokenSource>),
+    /// Each request signed.
+    SigV4(std::sync::Arc<SigV4Signer>),
 }
 
 impl AuthSpec {
@@ -146,7 +156,7 @@ impl AuthSpec {
     /// The header for the current values; `Err(field)` when they cannot form a header.
     fn render(&self) -> Option<Result<HeaderValue, &'static str>> {
         let text = match self {
-            Self::None => return None,
+            Self::None | Self::OAuth2(_) | Self::SigV4(_) => return None,
             Self::Basic { username, password } => {
                 let pair = format!("{}:{}", username.value(), password.value());
                 format!("Basic {}", base64(pair.as_bytes()))
@@ -170,12 +180,29 @@ impl AuthSpec {
 
     fn sources_mut(&mut self) -> impl Iterator<Item = &mut SecretSource> {
         let (a, b) = match self {
-            Self::None => (None, None),
+            Self::None | Self::OAuth2(_) | Self::SigV4(_) => (None, None),
             Self::Basic { username, password } => (Some(username), Some(password)),
             Self::Authorization { credentials, .. } => (Some(credentials), None),
         };
         a.into_iter().chain(b)
     }
+}
+
+/// What one request carries for authentication.
+#[derive(Debug, Default)]
+pub(crate) struct RequestAuth {
+    pub(crate) authorization: Option<HeaderValue>,
+    /// SigV4's `X-Amz-*` headers.
+    pub(crate) extra: Vec<(HeaderName, HeaderValue)>,
+    /// The OAuth2 token generation used, to refresh after a 401.
+    pub(crate) token_generation: Option<u64>,
+}
+
+/// Which way [`Authorizer::for_request`] builds the headers (taken out of the `RefCell`).
+enum Kind {
+    Static,
+    OAuth2(std::sync::Arc<TokenSource>),
+    SigV4(std::sync::Arc<SigV4Signer>),
 }
 
 /// Per-core producer of the `Authorization` header value.
@@ -184,6 +211,8 @@ pub(crate) struct Authorizer {
     endpoint: std::sync::Arc<str>,
     recheck: Duration,
     state: RefCell<State>,
+    /// OAuth2: this core's copy of the newest token (refreshed when the generation moves).
+    token: RefCell<Option<Token>>,
 }
 
 #[derive(Debug)]
@@ -206,7 +235,59 @@ impl Authorizer {
                 header,
                 last_check: Instant::now(),
             }),
+            token: RefCell::new(None),
         }
+    }
+
+    /// The OAuth2 token source, if this endpoint uses one.
+    pub(crate) fn token_source(&self) -> Option<std::sync::Arc<TokenSource>> {
+        match &self.state.borrow().spec {
+            AuthSpec::OAuth2(src) => Some(std::sync::Arc::clone(src)),
+            _ => None,
+        }
+    }
+
+    /// The headers for one request of `body` in `format`, or `None` while an OAuth2
+    /// endpoint has no valid token (the caller waits and asks again).
+    pub(crate) fn for_request(
+        &self,
+        now: Instant,
+        format: WireFormat,
+        body: &[u8],
+    ) -> Option<RequestAuth> {
+        let kind = match &self.state.borrow().spec {
+            AuthSpec::OAuth2(src) => Kind::OAuth2(std::sync::Arc::clone(src)),
+            AuthSpec::SigV4(signer) => Kind::SigV4(std::sync::Arc::clone(signer)),
+            _ => Kind::Static,
+        };
+        let signer = match kind {
+            Kind::OAuth2(src) => {
+                let mut cached = self.token.borrow_mut();
+                let generation = src.generation();
+                if cached.as_ref().is_none_or(|t| t.generation != generation) {
+                    *cached = src.current();
+                }
+                let token = cached.as_ref().filter(|t| t.is_valid(now))?;
+                return Some(RequestAuth {
+                    authorization: Some(token.header.clone()),
+                    extra: Vec::new(),
+                    token_generation: Some(token.generation),
+                });
+            }
+            Kind::SigV4(signer) => signer,
+            Kind::Static => {
+                return Some(RequestAuth {
+                    authorization: self.header(now),
+                    ..RequestAuth::default()
+                })
+            }
+        };
+        let signed = signer.sign(format, body, std::time::SystemTime::now());
+        Some(RequestAuth {
+            authorization: Some(signed.authorization),
+            extra: signed.extra,
+            token_generation: None,
+        })
     }
 
     /// The header value to send now, re-reading changed files at most every `recheck`.
@@ -267,7 +348,7 @@ impl Authorizer {
 }
 
 /// Standard base64 with padding (RFC 4648 §4), for basic auth.
-fn base64(input: &[u8]) -> String {
+pub(crate) fn base64(input: &[u8]) -> String {
     const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut out = String::with_capacity(input.len().div_ceil(3) * 4);
     for chunk in input.chunks(3) {

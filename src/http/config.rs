@@ -35,6 +35,12 @@ pub struct EndpointConfig {
     /// `Authorization: <type> <credentials>`, e.g. a bearer token.
     #[serde(default)]
     pub authorization: Option<AuthorizationConfig>,
+    /// OAuth 2.0 client credentials.
+    #[serde(default)]
+    pub oauth2: Option<super::OAuth2Config>,
+    /// AWS Signature Version 4.
+    #[serde(default)]
+    pub sigv4: Option<super::SigV4Config>,
     /// TLS settings for `https://` URLs.
     #[serde(default)]
     pub tls_config: TlsConfig,
@@ -181,6 +187,8 @@ impl EndpointConfig {
             headers: BTreeMap::new(),
             basic_auth: None,
             authorization: None,
+            oauth2: None,
+            sigv4: None,
             tls_config: TlsConfig::default(),
             protocol: Protocol::Auto,
         }
@@ -278,7 +286,13 @@ impl EndpointConfig {
             endpoint: endpoint.to_string(),
             field,
         };
-        if self.basic_auth.is_some() && self.authorization.is_some() {
+        let methods = [
+            self.basic_auth.is_some(),
+            self.authorization.is_some(),
+            self.oauth2.is_some(),
+            self.sigv4.is_some(),
+        ];
+        if methods.iter().filter(|m| **m).count() > 1 {
             return Err(ConfigError::ConflictingAuth {
                 endpoint: endpoint.to_string(),
             });
@@ -550,7 +564,7 @@ mod tests {
                     c.basic_auth = Some(BasicAuthConfig::default());
                     c.authorization = Some(AuthorizationConfig::default());
                 }),
-                Some("both basic_auth and authorization"),
+                Some("more than one of basic_auth, authorization"),
             ),
             (
                 "password and file",

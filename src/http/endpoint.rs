@@ -16,7 +16,9 @@ use super::{
     config::{redact_url, EndpointConfig, Protocol},
     error::ConfigError,
     headers::{RequestTemplate, WireFormat},
+    oauth2::TokenSource,
     response::FallbackCause,
+    sigv4::{process_env, SigV4Signer},
     tls::{self, ALPN_H2, ALPN_HTTP1},
 };
 
@@ -42,6 +44,17 @@ pub struct Endpoint {
     pub(crate) template: RequestTemplate,
     pub(crate) auth: AuthSpec,
     rw1_fallback: AtomicBool,
+    /// Per-batch log limits shared by this endpoint's pools on every core, so a failing
+    /// receiver logs one line per interval per endpoint, not one per core.
+    log_limits: std::sync::OnceLock<LogLimits>,
+}
+
+/// The rate limits of an endpoint's repeating log lines.
+#[derive(Debug)]
+pub(crate) struct LogLimits {
+    pub retry: crate::logging::RateLimit,
+    pub drop: crate::logging::RateLimit,
+    pub conn: crate::logging::RateLimit,
 }
 
 impl Endpoint {
@@ -95,7 +108,14 @@ impl Endpoint {
         } else {
             None
         };
-        let auth = AuthSpec::new(&name, cfg.basic_auth.as_ref(), cfg.authorization.as_ref())?;
+        let auth = if let Some(o) = &cfg.oauth2 {
+            AuthSpec::OAuth2(Arc::new(TokenSource::start(&name, o, cfg.remote_timeout)?))
+        } else if let Some(s) = &cfg.sigv4 {
+            let signer = SigV4Signer::new(&name, s, &host_port, &path, &process_env)?;
+            AuthSpec::SigV4(Arc::new(signer))
+        } else {
+            AuthSpec::new(&name, cfg.basic_auth.as_ref(), cfg.authorization.as_ref())?
+        };
         Ok(Self {
             template: RequestTemplate::new(&path, &host_port, &cfg.headers),
             name: Arc::from(name.as_str()),
@@ -109,6 +129,7 @@ impl Endpoint {
             remote_timeout: cfg.remote_timeout,
             auth,
             rw1_fallback: AtomicBool::new(false),
+            log_limits: std::sync::OnceLock::new(),
         })
     }
 
@@ -130,6 +151,22 @@ impl Endpoint {
     /// Per-request timeout.
     pub fn remote_timeout(&self) -> Duration {
         self.remote_timeout
+    }
+
+    /// OAuth2 endpoints: how many token requests were made so far (successful or not).
+    pub fn oauth2_token_fetches(&self) -> Option<u64> {
+        match &self.auth {
+            AuthSpec::OAuth2(src) => Some(src.fetches()),
+            _ => None,
+        }
+    }
+
+    /// SigV4 endpoints: the access key id requests are signed with (not a secret).
+    pub fn sigv4_access_key(&self) -> Option<&str> {
+        match &self.auth {
+            AuthSpec::SigV4(s) => Some(s.access_key()),
+            _ => None,
+        }
     }
 
     /// The format to encode the next batch in: `configured`, unless the receiver showed it
@@ -158,9 +195,33 @@ impl Endpoint {
     }
 }
 
+impl Endpoint {
+    /// The endpoint's log limits; the first pool to ask sets the interval.
+    pub(crate) fn log_limits(&self, interval: Duration) -> &LogLimits {
+        self.log_limits.get_or_init(|| LogLimits {
+            retry: crate::logging::RateLimit::new(interval),
+            drop: crate::logging::RateLimit::new(interval),
+            conn: crate::logging::RateLimit::new(interval),
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn log_limits_are_one_per_endpoint() {
+        let e = Endpoint::new(&EndpointConfig::new(String::from("http://127.0.0.1:9/w"))).unwrap();
+        let now = std::time::Instant::now();
+        // The first caller's interval holds; a second pool (another core) shares the limit.
+        let a = e.log_limits(Duration::from_secs(60));
+        let b = e.log_limits(Duration::from_secs(1));
+        assert!(std::ptr::eq(a, b));
+        assert_eq!(a.retry.allow(now), Some(0));
+        assert_eq!(b.retry.allow(now + Duration::from_secs(2)), None);
+        assert_eq!(b.drop.allow(now), Some(0), "kinds are limited separately");
+    }
 
     #[test]
     fn url_parts_table() {

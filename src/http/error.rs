@@ -19,8 +19,8 @@ pub enum ConfigError {
     /// A client certificate without a key or the other way round.
     #[error("endpoint {endpoint}: tls_config needs both cert and key (cert_file/key_file) for client authentication, or neither")]
     CertWithoutKey { endpoint: String },
-    /// `basic_auth` together with `authorization`.
-    #[error("endpoint {endpoint}: both basic_auth and authorization are set; keep one")]
+    /// More than one of `basic_auth`, `authorization`, `oauth2`, `sigv4`.
+    #[error("endpoint {endpoint}: more than one of basic_auth, authorization, oauth2 and sigv4 is set; keep one")]
     ConflictingAuth { endpoint: String },
     /// A secret given inline and as a file.
     #[error("endpoint {endpoint}: {field} and {field}_file are both set; keep one")]
@@ -42,6 +42,12 @@ pub enum ConfigError {
         endpoint: String,
         what: &'static str,
     },
+    /// An `oauth2` block that cannot work.
+    #[error("endpoint {endpoint}: oauth2: {reason}")]
+    OAuth2 { endpoint: String, reason: String },
+    /// A `sigv4` block that cannot work (no region, no credentials...).
+    #[error("endpoint {endpoint}: sigv4: {reason}")]
+    SigV4 { endpoint: String, reason: String },
     /// `authorization.type` is empty or has spaces.
     #[error("endpoint {endpoint}: invalid authorization type {kind:?}")]
     InvalidAuthorizationType { endpoint: String, kind: String },
@@ -99,6 +105,8 @@ pub enum ConfigError {
 pub enum Stage {
     /// Waiting for a free connection or stream slot in the pool.
     AcquiringConnection,
+    /// Waiting for an OAuth2 token (none fetched yet, or the last one expired).
+    AwaitingToken,
     /// TCP connect.
     Connecting,
     /// TLS handshake.
@@ -117,6 +125,7 @@ impl fmt::Display for Stage {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
             Self::AcquiringConnection => "waiting for a free connection",
+            Self::AwaitingToken => "waiting for an OAuth2 token",
             Self::Connecting => "connecting",
             Self::TlsHandshake => "in the TLS handshake",
             Self::H2Handshake => "in the HTTP/2 handshake",

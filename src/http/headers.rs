@@ -3,7 +3,8 @@
 //! The static part of every request (method line, Host, Content-Encoding, Content-Type,
 //! version, User-Agent, user headers) is rendered at startup, per wire format: as bytes for
 //! HTTP/1.1 and as a `HeaderMap` for HTTP/2. Per request only Authorization (a file may have
-//! changed), Retry-Attempt and Content-Length are added.
+//! changed, a token expired, a SigV4 signature covers the body), SigV4's X-Amz-* headers,
+//! Retry-Attempt and Content-Length are added.
 
 use std::collections::BTreeMap;
 
@@ -148,6 +149,7 @@ impl RequestTemplate {
         out: &mut Vec<u8>,
         format: WireFormat,
         authorization: Option<&HeaderValue>,
+        extra: &[(HeaderName, HeaderValue)],
         attempt: u32,
         content_length: usize,
     ) {
@@ -155,6 +157,9 @@ impl RequestTemplate {
         out.extend_from_slice(&self.h1_prefix[format.index()]);
         if let Some(auth) = authorization {
             push_h1_header(out, b"Authorization", auth.as_bytes());
+        }
+        for (name, value) in extra {
+            push_h1_header(out, name.as_str().as_bytes(), value.as_bytes());
         }
         if attempt > 0 {
             push_h1_header(out, b"Retry-Attempt", attempt.to_string().as_bytes());
@@ -172,12 +177,16 @@ impl RequestTemplate {
         &self,
         format: WireFormat,
         authorization: Option<&HeaderValue>,
+        extra: &[(HeaderName, HeaderValue)],
         attempt: u32,
         content_length: usize,
     ) -> HeaderMap {
         let mut map = self.h2_headers[format.index()].clone();
         if let Some(auth) = authorization {
             map.insert(header::AUTHORIZATION, auth.clone());
+        }
+        for (name, value) in extra {
+            map.insert(name.clone(), value.clone());
         }
         if attempt > 0 {
             map.insert(
@@ -244,7 +253,7 @@ mod tests {
         ];
         let mut out = Vec::new();
         for (format, auth, attempt, len, want) in cases {
-            t.render_h1(&mut out, format, auth, attempt, len);
+            t.render_h1(&mut out, format, auth, &[], attempt, len);
             assert_eq!(String::from_utf8_lossy(&out), want);
         }
     }
@@ -252,7 +261,7 @@ mod tests {
     #[test]
     fn h2_headers_table() {
         let t = template();
-        let m = t.h2_headers(WireFormat::Rw2, None, 0, 5);
+        let m = t.h2_headers(WireFormat::Rw2, None, &[], 0, 5);
         assert_eq!(
             m.get("content-type").unwrap(),
             WireFormat::Rw2.content_type()
@@ -266,6 +275,7 @@ mod tests {
         let m = t.h2_headers(
             WireFormat::Rw1,
             Some(&HeaderValue::from_static("B x")),
+            &[],
             2,
             5,
         );

@@ -2,8 +2,8 @@
 //!
 //! What lives here, in data-flow order:
 //! - [`config`]: the Prometheus-compatible `remote_write` endpoint fields this layer uses
-//!   (`url`, `remote_timeout`, `headers`, `basic_auth`, `authorization`, `tls_config`) plus
-//!   ringwrite's `protocol` switch, with [`EndpointConfig::validate`].
+//!   (`url`, `remote_timeout`, `headers`, `basic_auth`, `authorization`, `oauth2`, `sigv4`,
+//!   `tls_config`) plus ringwrite's `protocol` switch, with [`EndpointConfig::validate`].
 //! - [`Endpoint`]: the validated, thread-shareable form (TLS config built, credentials read
 //!   once, header templates rendered). One per endpoint, shared by every core.
 //! - [`Pool`]: per core (state is `!Send`, it lives on one monoio runtime). It keeps several
@@ -19,8 +19,9 @@
 //! (`TcpStream::into_poll_io()`), so `h2` and `tokio-rustls` work unchanged
 //! (RUNTIME-NOTES.md §2, §6).
 
-mod auth;
+pub(crate) mod auth;
 mod backoff;
+mod blocking;
 pub mod config;
 mod endpoint;
 mod error;
@@ -30,9 +31,11 @@ mod headers;
 pub(crate) mod io;
 mod log;
 pub(crate) mod notify;
+mod oauth2;
 mod pool;
 mod response;
 mod retry;
+pub(crate) mod sigv4;
 mod tls;
 
 pub use backoff::Backoff;
@@ -42,9 +45,13 @@ pub use config::{
 pub use endpoint::Endpoint;
 pub use error::{ConfigError, SendError, Stage};
 pub use headers::{user_agent, WireFormat, RESERVED_HEADERS};
+pub use oauth2::OAuth2Config;
 pub use pool::{Pool, PoolOptions, PoolStats, WriteRequest};
 pub use response::{
     classify, retry_after, Disposition, DropReason, FallbackCause, Response, SentCounts,
     WrittenStats, MAX_ERROR_BODY,
 };
-pub use retry::{send_with_retry, send_with_retry_observed, BatchOutcome, RetryPolicy};
+pub use retry::{
+    send_with_retry, send_with_retry_as, send_with_retry_observed, BatchOutcome, RetryPolicy,
+};
+pub use sigv4::SigV4Config;

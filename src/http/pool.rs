@@ -28,7 +28,7 @@ use bytes::Bytes;
 use monoio::net::TcpStream;
 
 use super::{
-    auth::Authorizer,
+    auth::{Authorizer, RequestAuth},
     config::Protocol,
     endpoint::Endpoint,
     error::{SendError, Stage},
@@ -41,6 +41,9 @@ use super::{
     response::{Response, SentCounts},
     tls::ALPN_H2,
 };
+
+/// How often a send waiting for an OAuth2 token checks for one.
+const TOKEN_POLL: Duration = Duration::from_millis(10);
 
 /// How often a request may be moved to another connection without counting as a failure.
 pub const MAX_TRANSPARENT_RETRIES: u32 = 3;
@@ -98,6 +101,8 @@ pub struct WriteRequest {
     pub attempt: u32,
     /// What the body holds (for [`super::classify`]).
     pub counts: SentCounts,
+    /// The tenant header of this request (`tenant_label`), if any.
+    pub tenant: Option<(http::HeaderName, http::HeaderValue)>,
 }
 
 /// Counters and gauges of a pool.
@@ -157,9 +162,6 @@ struct Inner {
     closed: Cell<bool>,
     stats: Cell<PoolStats>,
     in_flight: Cell<usize>,
-    log_retry: LogLimiter,
-    log_drop: LogLimiter,
-    log_conn: LogLimiter,
 }
 
 impl Pool {
@@ -189,9 +191,6 @@ impl Pool {
                 closed: Cell::new(false),
                 stats: Cell::new(PoolStats::default()),
                 in_flight: Cell::new(0),
-                log_retry: LogLimiter::new(opts.error_log_interval),
-                log_drop: LogLimiter::new(opts.error_log_interval),
-                log_conn: LogLimiter::new(opts.error_log_interval),
                 endpoint,
                 opts,
             }),
@@ -213,11 +212,11 @@ impl Pool {
     }
 
     pub(crate) fn limiter_retry(&self) -> &LogLimiter {
-        &self.inner.log_retry
+        &self.inner.log_limits().retry
     }
 
     pub(crate) fn limiter_drop(&self) -> &LogLimiter {
-        &self.inner.log_drop
+        &self.inner.log_limits().drop
     }
 
     /// Closes every connection; waiting and later requests fail with [`SendError::Shutdown`].
@@ -233,13 +232,38 @@ impl Pool {
     }
 
     /// Sends one request and returns the response, whatever its status. Bounded by
-    /// `remote_timeout` from start to the last response byte.
+    /// `remote_timeout` from start to the last response byte. An OAuth2 endpoint answering
+    /// `401` gets one more try with a newly fetched token (its own `remote_timeout`).
     pub async fn send(&self, req: &WriteRequest) -> Result<Response, SendError> {
+        let used = Cell::new(None);
+        let result = self.send_once(req, 0, &used).await;
+        if let (Ok(response), Some(generation)) = (&result, used.get()) {
+            if response.status == http::StatusCode::UNAUTHORIZED {
+                if let Some(source) = self.inner.auth.token_source() {
+                    tracing::debug!(endpoint = %self.inner.endpoint.name, generation,
+                        "Receiver refused the OAuth2 token; fetching a new one and sending again.");
+                    source.reject(generation);
+                    return self.send_once(req, generation + 1, &used).await;
+                }
+            }
+        }
+        result
+    }
+
+    /// One try. `min_token` is the oldest OAuth2 token generation that may be used; the
+    /// generation actually used is stored in `used`.
+    async fn send_once(
+        &self,
+        req: &WriteRequest,
+        min_token: u64,
+        used: &Cell<Option<u64>>,
+    ) -> Result<Response, SendError> {
         let inner = &self.inner;
         let timeout = inner.endpoint.remote_timeout;
         let stage = Cell::new(Stage::AcquiringConnection);
         let in_flight = InFlight::new(inner);
-        let result = monoio::time::timeout(timeout, self.send_inner(req, &stage)).await;
+        let result =
+            monoio::time::timeout(timeout, self.send_inner(req, &stage, min_token, used)).await;
         drop(in_flight);
         let result = result.unwrap_or_else(|_elapsed| {
             inner.bump(|s| s.timeouts += 1);
@@ -256,14 +280,43 @@ impl Pool {
         result
     }
 
+    /// The auth headers for `req`; waits (polling, within the caller's timeout) while an
+    /// OAuth2 endpoint has no valid token of generation `min_token` or newer.
+    async fn request_auth(
+        &self,
+        req: &WriteRequest,
+        stage: &Cell<Stage>,
+        min_token: u64,
+    ) -> RequestAuth {
+        loop {
+            let auth = self
+                .inner
+                .auth
+                .for_request(Instant::now(), req.format, &req.body);
+            match auth {
+                Some(a) if a.token_generation.is_none_or(|g| g >= min_token) => return a,
+                _ => {
+                    stage.set(Stage::AwaitingToken);
+                    monoio::time::sleep(TOKEN_POLL).await;
+                }
+            }
+        }
+    }
+
     async fn send_inner(
         &self,
         req: &WriteRequest,
         stage: &Cell<Stage>,
+        min_token: u64,
+        used: &Cell<Option<u64>>,
     ) -> Result<Response, SendError> {
         let inner = &self.inner;
         let endpoint = &inner.endpoint;
-        let authorization = inner.auth.header(Instant::now());
+        let mut auth = self.request_auth(req, stage, min_token).await;
+        auth.extra.extend(req.tenant.iter().cloned());
+        stage.set(Stage::AcquiringConnection);
+        used.set(auth.token_generation);
+        let authorization = auth.authorization.as_ref();
         let max_drain = inner.opts.max_response_drain;
         let mut moved = 0;
         loop {
@@ -276,7 +329,8 @@ impl Pool {
                     endpoint.template.render_h1(
                         &mut conn.head,
                         req.format,
-                        authorization.as_ref(),
+                        authorization,
+                        &auth.extra,
                         req.attempt,
                         req.body.len(),
                     );
@@ -317,7 +371,8 @@ impl Pool {
                     *request.uri_mut() = endpoint.uri.clone();
                     *request.headers_mut() = endpoint.template.h2_headers(
                         req.format,
-                        authorization.as_ref(),
+                        authorization,
+                        &auth.extra,
                         req.attempt,
                         req.body.len(),
                     );
@@ -440,7 +495,7 @@ impl Pool {
             Ok(s) => s,
             Err(e) => {
                 inner.bump(|s| s.connect_errors += 1);
-                if let Some(suppressed) = inner.log_conn.allow(Instant::now()) {
+                if let Some(suppressed) = inner.log_limits().conn.allow(Instant::now()) {
                     tracing::warn!(endpoint = %endpoint.name, error = %e, suppressed, "Cannot open a connection.");
                 }
                 return Err(e);
@@ -595,6 +650,11 @@ impl Pool {
 }
 
 impl Inner {
+    /// The endpoint-wide (all cores) limits of repeating log lines.
+    fn log_limits(&self) -> &crate::http::endpoint::LogLimits {
+        self.endpoint.log_limits(self.opts.error_log_interval)
+    }
+
     fn bump(&self, f: impl FnOnce(&mut PoolStats)) {
         let mut s = self.stats.get();
         f(&mut s);
@@ -639,7 +699,7 @@ fn on_h2_exit(pool: &Weak<Inner>, id: u64, exit: DriverExit) {
             tracing::warn!(endpoint = %name, conn = id, "HTTP/2 PING not answered in time; closed the connection.");
         }
         DriverExit::Error(error) => {
-            if let Some(suppressed) = inner.log_conn.allow(Instant::now()) {
+            if let Some(suppressed) = inner.log_limits().conn.allow(Instant::now()) {
                 tracing::info!(endpoint = %name, conn = id, %error, suppressed, "HTTP/2 connection ended with an error.");
             }
         }

@@ -95,6 +95,19 @@ pub async fn send_with_retry_observed(
     policy: &RetryPolicy,
     on_retry: &mut dyn FnMut(std::time::Duration) -> bool,
 ) -> BatchOutcome {
+    send_with_retry_as(pool, body, format, counts, None, policy, on_retry).await
+}
+
+/// [`send_with_retry_observed`] with a tenant header (`tenant_label`) on every attempt.
+pub async fn send_with_retry_as(
+    pool: &Pool,
+    body: Bytes,
+    format: WireFormat,
+    counts: SentCounts,
+    tenant: Option<(http::HeaderName, http::HeaderValue)>,
+    policy: &RetryPolicy,
+    on_retry: &mut dyn FnMut(std::time::Duration) -> bool,
+) -> BatchOutcome {
     let endpoint = pool.endpoint().clone();
     let name = endpoint.name();
     let mut backoff = Backoff::new(policy.min_backoff, policy.max_backoff);
@@ -103,6 +116,7 @@ pub async fn send_with_retry_observed(
         format,
         attempt: 0,
         counts,
+        tenant,
     };
     loop {
         let attempts = request.attempt + 1;

@@ -60,9 +60,9 @@ impl CoreMetrics {
     }
 }
 
-/// `ringwrite_config_last_reload_successful` and
-/// `ringwrite_config_last_reload_success_timestamp_seconds`, like Prometheus's
-/// `prometheus_config_*` pair (USERS.md C.7). Call [`ReloadMetrics::record`] after the
+/// `prometheus_config_last_reload_successful` and
+/// `prometheus_config_last_reload_success_timestamp_seconds`: Prometheus's own names, so the
+/// mixin's `PrometheusBadConfig` alert and reload dashboards work unchanged (USERS.md C.7). Call [`ReloadMetrics::record`] after the
 /// initial load and after every SIGHUP or `/-/reload`.
 #[derive(Debug, Clone)]
 pub struct ReloadMetrics {
@@ -75,12 +75,12 @@ impl ReloadMetrics {
     pub fn new(reg: &Registry) -> ReloadMetrics {
         ReloadMetrics {
             last_reload_successful: reg.gauge(
-                "ringwrite_config_last_reload_successful",
+                "prometheus_config_last_reload_successful",
                 "Whether the last configuration reload attempt was successful.",
                 &[],
             ),
             last_reload_success_timestamp_seconds: reg.gauge(
-                "ringwrite_config_last_reload_success_timestamp_seconds",
+                "prometheus_config_last_reload_success_timestamp_seconds",
                 "Timestamp of the last successful configuration reload.",
                 &[],
             ),
@@ -100,12 +100,19 @@ impl ReloadMetrics {
     }
 }
 
-/// Registers `ringwrite_build_info{version}` (always 1).
+/// Registers `ringwrite_build_info{branch,revision,rustversion,version}` (always 1), like
+/// `prometheus_build_info` (whose `goversion` becomes `rustversion`).
 pub fn register_build_info(reg: &Registry) {
+    use crate::build_info as b;
     reg.gauge(
         "ringwrite_build_info",
-        "A metric with a constant '1' value labeled by the ringwrite version.",
-        &[("version", env!("CARGO_PKG_VERSION"))],
+        "A metric with a constant '1' value labeled by version, revision, branch, and rustversion from which ringwrite was built.",
+        &[
+            ("branch", b::BRANCH),
+            ("revision", b::REVISION),
+            ("rustversion", b::RUST_VERSION),
+            ("version", b::VERSION),
+        ],
     )
     .set(1.0);
 }
@@ -157,9 +164,12 @@ mod tests {
         let r = Registry::new();
         register_build_info(&r);
         let want = format!(
-            "ringwrite_build_info{{version=\"{}\"}} 1\n",
+            "ringwrite_build_info{{branch=\"{}\",revision=\"{}\",rustversion=\"{}\",version=\"{}\"}} 1\n",
+            crate::build_info::BRANCH,
+            crate::build_info::REVISION,
+            crate::build_info::RUST_VERSION,
             env!("CARGO_PKG_VERSION")
         );
-        assert!(r.render().contains(&want));
+        assert!(r.render().contains(&want), "{}", r.render());
     }
 }

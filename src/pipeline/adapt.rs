@@ -15,6 +15,21 @@ fn tls_version(v: config::TlsVersion) -> http::TlsVersion {
     }
 }
 
+fn tls_config(t: &config::TlsConfig) -> http::TlsConfig {
+    http::TlsConfig {
+        ca: t.ca.clone(),
+        ca_file: t.ca_file.clone(),
+        cert: t.cert.clone(),
+        cert_file: t.cert_file.clone(),
+        key: secret(&t.key),
+        key_file: t.key_file.clone(),
+        server_name: (!t.server_name.is_empty()).then(|| t.server_name.clone()),
+        insecure_skip_verify: t.insecure_skip_verify,
+        min_version: t.min_version.map(tls_version),
+        max_version: t.max_version.map(tls_version),
+    }
+}
+
 /// The HTTP layer's view of one `remote_write` entry.
 pub fn endpoint_config(name: &str, rw: &RemoteWriteConfig) -> http::EndpointConfig {
     let mut c = http::EndpointConfig::new(rw.url.clone());
@@ -35,19 +50,24 @@ pub fn endpoint_config(name: &str, rw: &RemoteWriteConfig) -> http::EndpointConf
             credentials: secret(&a.credentials),
             credentials_file: a.credentials_file.clone(),
         });
-    let t = &rw.tls_config;
-    c.tls_config = http::TlsConfig {
-        ca: t.ca.clone(),
-        ca_file: t.ca_file.clone(),
-        cert: t.cert.clone(),
-        cert_file: t.cert_file.clone(),
-        key: secret(&t.key),
-        key_file: t.key_file.clone(),
-        server_name: (!t.server_name.is_empty()).then(|| t.server_name.clone()),
-        insecure_skip_verify: t.insecure_skip_verify,
-        min_version: t.min_version.map(tls_version),
-        max_version: t.max_version.map(tls_version),
-    };
+    c.oauth2 = rw.oauth2.as_ref().map(|o| http::OAuth2Config {
+        client_id: o.client_id.clone(),
+        client_secret: secret(&o.client_secret),
+        client_secret_file: o.client_secret_file.clone(),
+        scopes: o.scopes.clone(),
+        token_url: o.token_url.clone(),
+        endpoint_params: o.endpoint_params.clone(),
+        tls_config: tls_config(&o.tls_config),
+    });
+    let text = |s: &str| (!s.is_empty()).then(|| s.to_string());
+    c.sigv4 = rw.sigv4.as_ref().map(|s| http::SigV4Config {
+        region: text(&s.region),
+        access_key: text(&s.access_key),
+        secret_key: secret(&s.secret_key),
+        profile: text(&s.profile),
+        service_name: text(&s.service_name),
+    });
+    c.tls_config = tls_config(&rw.tls_config);
     c.protocol = match rw.protocol {
         config::Protocol::Auto => {
             // `enable_http2: true` without an explicit protocol: HTTP/2 where possible.

@@ -68,7 +68,7 @@ pub struct PipelineStats {
     pub queue: Arc<QueueStats>,
     /// Samples, histograms and exemplars read from the WAL while shipping.
     pub data_in: AtomicU64,
-    /// Items dropped because their series was unknown or dropped.
+    /// Items dropped because their series ref was never announced.
     pub dropped_unknown_series: AtomicU64,
     pub records: AtomicU64,
     pub corruptions: AtomicU64,
@@ -121,6 +121,11 @@ impl PipelineStats {
     pub fn resumed_position(&self) -> Option<Position> {
         load_pos(&self.resumed_segment, &self.resumed_offset)
     }
+}
+
+/// A position for log lines: `SEGMENT:OFFSET`, or `n/a`.
+fn show_pos(p: Option<Position>) -> String {
+    p.map_or_else(|| "n/a".to_string(), |p| p.to_string())
 }
 
 /// ringwrite's own per-endpoint durability metrics (no Prometheus equivalent).
@@ -199,14 +204,14 @@ impl Pipeline {
         }
         let stop = Arc::new(AtomicBool::new(false));
         let name = spec.endpoint.name.clone();
-        let (s2, st2) = (Arc::clone(&stats), Arc::clone(&stop));
+        let (s2, st2, n2) = (Arc::clone(&stats), Arc::clone(&stop), name.clone());
         let thread = std::thread::Builder::new()
             .name(format!("ringwrite-wal-{name}"))
             .spawn(move || {
                 Reader::new(spec, endpoint, cores, s2, st2)
                     .and_then(|mut r| r.run())
                     .map_err(|e| {
-                        tracing::error!(error = %e, "Endpoint pipeline failed.");
+                        tracing::error!(endpoint = %n2, error = %e, "Endpoint pipeline failed.");
                         e
                     })
             })
@@ -241,11 +246,29 @@ thread_local! {
 
 fn core_pool(endpoint: &Arc<Endpoint>, opts: &PoolOptions) -> Rc<Pool> {
     POOLS.with(|p| {
-        p.borrow_mut()
-            .entry(endpoint.name().to_string())
-            .or_insert_with(|| Rc::new(Pool::new(Arc::clone(endpoint), opts.clone())))
-            .clone()
+        let mut pools = p.borrow_mut();
+        // A pool built for another `Endpoint` of the same name (the endpoint restarted with
+        // a new config on reload) must not be reused: it holds the old URL, auth and TLS.
+        match pools.get(endpoint.name()) {
+            Some(pool) if Arc::ptr_eq(pool.endpoint(), endpoint) => Rc::clone(pool),
+            _ => {
+                let pool = Rc::new(Pool::new(Arc::clone(endpoint), opts.clone()));
+                pools.insert(endpoint.name().to_string(), Rc::clone(&pool));
+                pool
+            }
+        }
     })
+}
+
+/// Drops every core's connection pool of an endpoint that left the config (reload), so its
+/// idle connections close.
+pub fn release_pools(cores: &Cores, name: &str) {
+    for i in 0..cores.len() {
+        let name = name.to_string();
+        cores.spawn_on(i, move || async move {
+            POOLS.with(|p| p.borrow_mut().remove(&name));
+        });
+    }
 }
 
 struct Reader {
@@ -326,6 +349,11 @@ impl Reader {
             },
             format,
             sample_age_limit: q.sample_age_limit,
+            rate_limit: crate::queue::RateLimit::from_config(q, spec.fixed_shards, {
+                let stats = Arc::clone(&stats);
+                Box::new(move || stats.shards.load(Ordering::Relaxed) as usize)
+            }),
+            tenants: crate::queue::Tenants::from_config(&spec.endpoint.config),
         };
         let (min, max) = match spec.fixed_shards {
             Some(n) => (n, n),
@@ -361,7 +389,10 @@ impl Reader {
             pending_gc: Vec::new(),
             book: metadata::MetadataBook::default(),
             last_metadata: Instant::now(),
-            cache: SeriesCache::new(&spec.external_labels),
+            cache: SeriesCache::new(
+                &spec.external_labels,
+                &spec.endpoint.config.write_relabel_configs,
+            ),
             shipping: spec.from_start,
             spec,
             endpoint,
@@ -606,6 +637,7 @@ impl Reader {
                     if !self.shipping {
                         tracing::info!(
                             endpoint = self.endpoint.name(),
+                            position = %show_pos(tailer.position()),
                             series = self.cache.len(),
                             "Caught up with the WAL; shipping samples from now on."
                         );
@@ -671,7 +703,8 @@ impl Reader {
             Ok(r) => r,
             Err(e) => {
                 self.stats.decode_errors.fetch_add(1, Ordering::Relaxed);
-                tracing::warn!(error = %e, "Undecodable WAL record skipped.");
+                tracing::warn!(endpoint = self.endpoint.name(), error = %e,
+                    "Undecodable WAL record skipped.");
                 return;
             }
         };
@@ -683,12 +716,13 @@ impl Reader {
                     match s {
                         Ok((sref, labels)) => {
                             if let Err(e) = self.cache.store(sref, labels, segment) {
-                                tracing::error!(error = %e, "Cannot cache series.");
+                                tracing::error!(endpoint = self.endpoint.name(), error = %e, "Cannot cache series.");
                             }
                         }
                         Err(e) => {
                             self.stats.decode_errors.fetch_add(1, Ordering::Relaxed);
-                            tracing::warn!(error = %e, "Bad series record.");
+                            tracing::warn!(endpoint = self.endpoint.name(), error = %e,
+                                "Bad series record.");
                             break;
                         }
                     }
@@ -772,7 +806,8 @@ impl Reader {
         self.stats.data_in.fetch_add(n_in, Ordering::Relaxed);
         if let Err(e) = res {
             self.stats.decode_errors.fetch_add(1, Ordering::Relaxed);
-            tracing::warn!(error = %e, "WAL record partly undecodable; the rest of it is skipped.");
+            tracing::warn!(endpoint = self.endpoint.name(), error = %e,
+                "WAL record partly undecodable; the rest of it is skipped.");
         }
     }
 
@@ -792,15 +827,21 @@ impl Reader {
                 self.router.route(sref, item);
             }
             Err(missing) => {
-                self.stats
-                    .dropped_unknown_series
-                    .fetch_add(1, Ordering::Relaxed);
                 let kind = match kind {
                     ItemKind::Sample { .. } => Kind::Samples,
                     ItemKind::Exemplar { .. } => Kind::Exemplars,
                     _ => Kind::Histograms,
                 };
-                self.stats.queue.drops.add(kind, Loss::UnknownSeries, 1);
+                let loss = match missing {
+                    crate::series::Missing::Dropped => Loss::DroppedSeries,
+                    crate::series::Missing::Unknown => {
+                        self.stats
+                            .dropped_unknown_series
+                            .fetch_add(1, Ordering::Relaxed);
+                        Loss::UnknownSeries
+                    }
+                };
+                self.stats.queue.drops.add(kind, loss, 1);
                 self.stats
                     .queue
                     .data_dropped
@@ -990,7 +1031,8 @@ impl Reader {
     /// because no new shard starts before every old one has sent what it held.
     pub(crate) fn reshard(&mut self, n: usize) {
         let from = self.router.num_shards();
-        tracing::info!(endpoint = self.endpoint.name(), from, to = n, "Resharding.");
+        tracing::info!(endpoint = self.endpoint.name(), from, to = n,
+            position = %show_pos(self.pos), "Resharding.");
         // The old shards' slots must reach a mark behind everything they were given.
         self.mark(self.pos);
         if !self.router.stop_all(self.spec.flush_deadline) {

@@ -8,13 +8,17 @@
 
 mod batch;
 mod drops;
+mod ratelimit;
 mod router;
 mod shard;
+mod tenant;
 
 pub use batch::{encode_batch, Encoders};
 pub use drops::{Drops, Loss, KINDS};
+pub use ratelimit::RateLimit;
 pub use router::{Router, ShardHandle};
 pub use shard::{age_cutoff, run_shard, SendObserver, ShardContext, ShardSettings};
+pub use tenant::{TenantGroup, Tenants};
 
 use crate::encode::EncodedSeries;
 use crate::record::{FloatHistogram, Histogram};

@@ -4,7 +4,7 @@
 use super::batch::{encode_batch, Encoders};
 use super::{now_ms, Item, Loss, QueueStats, ShardMsg};
 use crate::encode::SymbolInterner;
-use crate::http::{send_with_retry_observed, BatchOutcome, Pool, RetryPolicy, WireFormat};
+use crate::http::{send_with_retry_as, BatchOutcome, Pool, RetryPolicy, WireFormat};
 use crate::progress::ShardMarks;
 use crate::reshard::ReshardPause;
 use std::rc::Rc;
@@ -22,6 +22,10 @@ pub struct ShardSettings {
     pub format: WireFormat,
     /// `sample_age_limit`: data older than this is dropped before a retry (zero: off).
     pub sample_age_limit: Duration,
+    /// `max_samples_per_second` / `max_bytes_per_second` (`None`: unlimited).
+    pub rate_limit: Option<Arc<super::RateLimit>>,
+    /// `tenant_label`: batches are split per tenant header (`None`: one request per batch).
+    pub tenants: Option<Arc<super::Tenants>>,
 }
 
 /// Everything a shard task owns or shares.
@@ -156,15 +160,41 @@ fn drop_too_old(ctx: &ShardContext, batch: &mut Vec<Item>) {
     ctx.stats.data_dropped.fetch_add(dropped, Ordering::Relaxed);
 }
 
-/// Encodes and sends `batch` until it is accepted or dropped, then clears it.
+/// Encodes and sends `batch` (one request per tenant with `tenant_label`) until it is
+/// accepted or dropped, then clears it and reports it finished.
 async fn send_batch(ctx: &mut ShardContext, enc: &mut Encoders, batch: &mut Vec<Item>) {
     if batch.is_empty() {
         return;
     }
     let finished = batch.len();
+    match ctx.settings.tenants.clone() {
+        Some(tenants) => {
+            for (tenant, mut group) in tenants.split(std::mem::take(batch)) {
+                send_group(ctx, enc, &mut group, tenant).await;
+            }
+        }
+        None => send_group(ctx, enc, batch, None).await,
+    }
+    ctx.stats
+        .pending
+        .fetch_sub(finished as i64, Ordering::Relaxed);
+    batch.clear();
+    ctx.marks.finished(finished);
+}
+
+/// Encodes and sends one request's worth of items until accepted or dropped.
+async fn send_group(
+    ctx: &mut ShardContext,
+    enc: &mut Encoders,
+    batch: &mut Vec<Item>,
+    tenant: Option<(http::HeaderName, http::HeaderValue)>,
+) {
+    if let Some(limit) = &ctx.settings.rate_limit {
+        // Before `start`: waiting for the rate limit is not send time (resharding reads it).
+        limit.acquire(ctx.id).await;
+    }
     let start = Instant::now();
     let mut format = ctx.pool.endpoint().wire_format(ctx.settings.format);
-    let n = batch.len() as i64;
     let mut rebuild: Option<Duration> = None;
     loop {
         if let Some(sleep) = rebuild.take() {
@@ -220,11 +250,12 @@ async fn send_batch(ctx: &mut ShardContext, enc: &mut Encoders, batch: &mut Vec<
             }
             true
         };
-        let outcome = send_with_retry_observed(
+        let outcome = send_with_retry_as(
             &ctx.pool,
             body,
             format,
             counts,
+            tenant.clone(),
             &ctx.settings.retry,
             &mut on_retry,
         )
@@ -234,6 +265,9 @@ async fn send_batch(ctx: &mut ShardContext, enc: &mut Encoders, batch: &mut Vec<
         }
         if let Some(m) = &ctx.metrics {
             m.batch_done(&outcome, &counts, bytes, start.elapsed());
+        }
+        if let Some(limit) = &ctx.settings.rate_limit {
+            limit.sent(ctx.id, counts.total(), bytes, &outcome, start.elapsed());
         }
         let samples = counts.samples + counts.histograms;
         match &outcome {
@@ -271,7 +305,4 @@ async fn send_batch(ctx: &mut ShardContext, enc: &mut Encoders, batch: &mut Vec<
         Ordering::Relaxed,
     );
     ctx.stats.last_send_ms.store(now_ms(), Ordering::Relaxed);
-    ctx.stats.pending.fetch_sub(n, Ordering::Relaxed);
-    batch.clear();
-    ctx.marks.finished(finished);
 }

@@ -9,8 +9,10 @@ mod table;
 
 pub use table::RefTable;
 
+use crate::config::RelabelConfig;
 use crate::encode::{EncodeError, EncodedSeries, SymbolInterner};
 use crate::record::{Labels, MetricType, SeriesRef};
+use crate::relabel::Relabeler;
 use std::sync::{Arc, RwLock};
 
 /// Why an item had no series to go with.
@@ -37,33 +39,30 @@ struct Entry {
     segment: u64,
 }
 
-/// Series of one WAL, for one endpoint configuration (external labels applied).
+/// Series of one WAL, for one endpoint configuration: external labels and
+/// `write_relabel_configs` applied once per series (see [`crate::relabel`]).
 pub struct SeriesCache {
     entries: RefTable<Entry>,
     /// Refs dropped on purpose, with their segment.
     dropped: RefTable<u64>,
     /// Shared with the shards that encode RW 2.0 (they resolve symbol ids to strings).
     interner: Arc<RwLock<SymbolInterner>>,
-    /// Sorted by name; added to every series that lacks the name (series labels win).
-    external_labels: Vec<(Vec<u8>, Vec<u8>)>,
-    scratch: Vec<(Vec<u8>, Vec<u8>)>,
+    relabel: Relabeler,
     label_bytes: usize,
 }
 
 impl SeriesCache {
-    pub fn new(external_labels: &[(String, String)]) -> SeriesCache {
-        let mut ext: Vec<(Vec<u8>, Vec<u8>)> = external_labels
-            .iter()
-            .filter(|(_, v)| !v.is_empty())
-            .map(|(n, v)| (n.as_bytes().to_vec(), v.as_bytes().to_vec()))
-            .collect();
-        ext.sort();
+    /// A cache adding `external_labels` (series labels win) and applying `relabel_configs`
+    /// (validated by the config loader) to every series it stores.
+    pub fn new(
+        external_labels: &[(String, String)],
+        relabel_configs: &[RelabelConfig],
+    ) -> SeriesCache {
         SeriesCache {
             entries: RefTable::default(),
             dropped: RefTable::default(),
             interner: Arc::new(RwLock::new(SymbolInterner::new())),
-            external_labels: ext,
-            scratch: Vec::new(),
+            relabel: Relabeler::new(external_labels, relabel_configs),
             label_bytes: 0,
         }
     }
@@ -81,50 +80,44 @@ impl SeriesCache {
         self.entries.is_empty()
     }
 
+    /// How many refs relabeling dropped (and the cache still remembers).
+    pub fn dropped_len(&self) -> usize {
+        self.dropped.len()
+    }
+
     /// Approximate bytes of pre-encoded labels held (for `series_cache_bytes`).
     pub fn label_bytes(&self) -> usize {
         self.label_bytes
     }
 
-    /// Stores (or re-announces) `sref` seen in `segment`. External labels are added for
-    /// names the series does not have; the result stays sorted by name.
+    /// Stores (or re-announces) `sref` seen in `segment`: external labels, then relabeling;
+    /// a series a rule drops is remembered as dropped, so its samples count as
+    /// `dropped_series` rather than unknown.
     pub fn store(
         &mut self,
         sref: SeriesRef,
         labels: Labels<'_>,
         segment: u64,
     ) -> Result<(), EncodeError> {
+        // Re-announcement (checkpoint, then segment): refs never change labels, so the
+        // earlier outcome stands.
         if let Some(e) = self.entries.get_mut(sref) {
-            // Re-announcement (checkpoint, then segment): refs never change labels.
             e.segment = e.segment.max(segment);
             return Ok(());
         }
-        self.scratch.clear();
-        let mut ext = self.external_labels.iter().peekable();
-        for (n, v) in labels.iter() {
-            while let Some((en, ev)) = ext.next_if(|(en, _)| en.as_slice() < n) {
-                self.scratch.push((en.clone(), ev.clone()));
-            }
-            if ext.peek().is_some_and(|(en, _)| en.as_slice() == n) {
-                ext.next();
-            }
-            if !v.is_empty() {
-                self.scratch.push((n.to_vec(), v.to_vec()));
-            }
+        if let Some(s) = self.dropped.get_mut(sref) {
+            *s = (*s).max(segment);
+            return Ok(());
         }
-        for (en, ev) in ext {
-            self.scratch.push((en.clone(), ev.clone()));
-        }
+        let Some(result) = self.relabel.process(labels.iter()) else {
+            self.dropped.insert(sref, segment);
+            return Ok(());
+        };
         let mut interner = self
             .interner
             .write()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
-        let series = EncodedSeries::new(
-            self.scratch
-                .iter()
-                .map(|(n, v)| (n.as_slice(), v.as_slice())),
-            &mut interner,
-        )?;
+        let series = EncodedSeries::new(result, &mut interner)?;
         self.label_bytes += series.rw1_labels().len();
         self.entries.insert(
             sref,
@@ -235,12 +228,15 @@ mod tests {
 
     #[test]
     fn external_labels_fill_in_but_series_labels_win() {
-        let mut c = SeriesCache::new(&[
-            ("cluster".into(), "eu".into()),
-            ("job".into(), "ext".into()),
-            ("zone".into(), "z1".into()),
-            ("empty".into(), "".into()),
-        ]);
+        let mut c = SeriesCache::new(
+            &[
+                ("cluster".into(), "eu".into()),
+                ("job".into(), "ext".into()),
+                ("zone".into(), "z1".into()),
+                ("empty".into(), "".into()),
+            ],
+            &[],
+        );
         with_labels(&[("__name__", "up"), ("job", "node")], |l| c.store(1, l, 0)).unwrap();
         assert_eq!(
             label_names(&c, 1),
@@ -250,7 +246,7 @@ mod tests {
 
     #[test]
     fn unknown_dropped_and_gc() {
-        let mut c = SeriesCache::new(&[]);
+        let mut c = SeriesCache::new(&[], &[]);
         with_labels(&[("__name__", "a")], |l| c.store(1, l, 3)).unwrap();
         with_labels(&[("__name__", "b")], |l| c.store(2, l, 5)).unwrap();
         c.drop_series(3, 4);
@@ -268,11 +264,54 @@ mod tests {
 
     #[test]
     fn reannouncement_keeps_the_entry() {
-        let mut c = SeriesCache::new(&[]);
+        let mut c = SeriesCache::new(&[], &[]);
         with_labels(&[("__name__", "a")], |l| c.store(1, l, 1)).unwrap();
         let first = Arc::clone(c.get(1).unwrap());
         with_labels(&[("__name__", "a")], |l| c.store(1, l, 4)).unwrap();
         assert!(Arc::ptr_eq(&first, c.get(1).unwrap()));
         assert_eq!(c.gc(4), 0);
+    }
+
+    fn label_pairs(c: &SeriesCache, sref: SeriesRef) -> Vec<(String, String)> {
+        label_names(c, sref)
+            .chunks(2)
+            .map(|p| (p[0].clone(), p[1].clone()))
+            .collect()
+    }
+
+    #[test]
+    fn relabeling_runs_once_per_series_and_drops_are_remembered() {
+        let rules: Vec<RelabelConfig> = serde_yaml_ng::from_str(
+            "[{source_labels: [__name__], regex: 'go_.*', action: drop},
+              {regex: 'pod_(.*)', replacement: 'k8s_$1', action: labelmap},
+              {regex: 'pod_.*', action: labeldrop}]",
+        )
+        .unwrap();
+        let mut c = SeriesCache::new(&[("cluster".into(), "eu".into())], &rules);
+        with_labels(&[("__name__", "go_gc"), ("job", "x")], |l| c.store(1, l, 2)).unwrap();
+        with_labels(&[("__name__", "up"), ("pod_name", "p1")], |l| {
+            c.store(2, l, 2)
+        })
+        .unwrap();
+        assert_eq!(c.get(1).unwrap_err(), Missing::Dropped);
+        assert_eq!((c.len(), c.dropped_len()), (1, 1));
+        assert_eq!(
+            label_pairs(&c, 2),
+            [
+                ("__name__".to_string(), "up".to_string()),
+                ("cluster".into(), "eu".into()),
+                ("k8s_name".into(), "p1".into()),
+            ]
+        );
+        // Re-announced in a later segment: still dropped, and kept alive by that segment.
+        with_labels(&[("__name__", "go_gc"), ("job", "x")], |l| c.store(1, l, 7)).unwrap();
+        assert_eq!(
+            c.gc(5),
+            1,
+            "ref 2 (segment 2) goes, dropped ref 1 (segment 7) stays"
+        );
+        assert_eq!(c.get(1).unwrap_err(), Missing::Dropped);
+        assert_eq!(c.gc(8), 1);
+        assert_eq!(c.get(1).unwrap_err(), Missing::Unknown);
     }
 }

@@ -11,6 +11,7 @@
 //! A [`Handler`] is the hook for decoding bodies (e.g. with the prost reference types) and
 //! for computing replies such as correct `*-Written` counts.
 
+mod auth;
 mod h1;
 mod h2;
 mod pki;
@@ -31,6 +32,7 @@ use std::{
     time::{Duration, Instant},
 };
 
+pub use auth::{BearerCheck, SigV4Check, TokenBook, TokenServer};
 use bytes::Bytes;
 use http::{HeaderMap, Method, Version};
 use monoio::net::{TcpListener, TcpStream};

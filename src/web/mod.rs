@@ -8,6 +8,8 @@
 //! | `/-/healthy`         | GET, HEAD  | 200 `ringwrite is Healthy.\n`                              |
 //! | `/-/ready`           | GET, HEAD  | 200 `ringwrite is Ready.\n`, or 503 `Service Unavailable`  |
 //! | `/-/reload`          | POST, PUT  | 200, or 500 `failed to reload config: <error>\n`; GET 405 |
+//! | `/status`            | GET, HEAD  | 200 HTML per-endpoint status ([`status`])                  |
+//! | `/api/v1/status`     | GET, HEAD  | 200 the same as JSON, `{"status":"success","data":{..}}`   |
 //! | anything else        |            | 404                                                        |
 //!
 //! Plain blocking std I/O on its own threads, away from the monoio cores: this serves a
@@ -23,6 +25,7 @@
 mod request;
 mod routes;
 mod server;
+pub mod status;
 
 use std::{
     net::{SocketAddr, TcpListener, ToSocketAddrs},
@@ -71,6 +74,10 @@ pub trait Control: Send + Sync + 'static {
     fn ready(&self) -> bool;
     /// Applies the config file again; the error text is shown to the caller of `/-/reload`.
     fn reload(&self) -> Result<(), String>;
+    /// What `/status` and `/api/v1/status` show; `None` (the default) answers 404.
+    fn status(&self) -> Option<status::StatusReport> {
+        None
+    }
 }
 
 /// Why the server could not start.

@@ -9,6 +9,8 @@ use crate::metrics::Registry;
 /// `Content-Type` of `/metrics`: the text exposition format 0.0.4.
 pub const METRICS_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 const TEXT: &str = "text/plain; charset=utf-8";
+const HTML: &str = "text/html; charset=utf-8";
+const JSON: &str = "application/json";
 
 /// A complete response; always sent with `Connection: close`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -75,7 +77,18 @@ pub(crate) fn route(req: &Request, registry: &Registry, control: &dyn Control) -
                 Response::text(503, "Service Unavailable")
             }
         }
-        "/metrics" | "/-/healthy" | "/-/ready" => {
+        "/status" | "/api/v1/status" if read_only => match control.status() {
+            Some(report) if req.path == "/status" => Response {
+                content_type: HTML,
+                ..Response::text(200, super::status::render_html(&report))
+            },
+            Some(report) => Response {
+                content_type: JSON,
+                ..Response::text(200, super::status::render_json(&report))
+            },
+            None => Response::text(404, "404 page not found\n"),
+        },
+        "/metrics" | "/-/healthy" | "/-/ready" | "/status" | "/api/v1/status" => {
             Response::method_not_allowed("GET, HEAD", "Only GET or HEAD requests allowed")
         }
         "/-/reload" => match req.method.as_str() {
@@ -168,6 +181,10 @@ mod tests {
             ),
             ("POST", "/metrics", 405, "Only GET or HEAD requests allowed"),
             ("GET", "/", 404, "404 page not found\n"),
+            // No status from this control: not found; writes are refused either way.
+            ("GET", "/status", 404, "404 page not found\n"),
+            ("GET", "/api/v1/status", 404, "404 page not found\n"),
+            ("POST", "/status", 405, "Only GET or HEAD requests allowed"),
             ("GET", "/metrics/", 404, "404 page not found\n"),
         ];
         for &(method, path, status, body) in table {

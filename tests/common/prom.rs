@@ -107,6 +107,10 @@ impl ChildGuard {
         self.child.as_mut().and_then(|c| c.stdout.take())
     }
 
+    pub fn take_stderr(&mut self) -> Option<std::process::ChildStderr> {
+        self.child.as_mut().and_then(|c| c.stderr.take())
+    }
+
     /// Whether the process is still running (reaps it if it has exited).
     pub fn is_running(&mut self) -> bool {
         match self.child.as_mut() {

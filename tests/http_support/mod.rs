@@ -59,6 +59,7 @@ pub fn request(body: Bytes, format: WireFormat, attempt: u32) -> WriteRequest {
         format,
         attempt,
         counts: COUNTS,
+        tenant: None,
     }
 }
 
