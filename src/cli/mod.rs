@@ -8,6 +8,7 @@ mod healthcheck;
 mod inspect;
 mod run;
 mod signal;
+mod sink;
 
 pub use bench::BenchArgs;
 pub use format::{format_float, parse_float, write_labels};
@@ -58,6 +59,9 @@ pub enum Command {
         #[command(subcommand)]
         command: WalCommand,
     },
+    /// A null remote-write receiver that acks everything (for bench/peers).
+    #[command(hide = true)]
+    Sink(sink::SinkArgs),
 }
 
 #[derive(Subcommand, Debug)]
@@ -178,6 +182,7 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Check(args) => run::check(&args),
         Command::Demo(args) => demo::run(&args),
         Command::Bench(args) => bench::run(&args),
+        Command::Sink(args) => sink::run(&args),
         Command::Healthcheck(args) => healthcheck::run(&args),
     }
 }

@@ -3,8 +3,9 @@
 //!
 //! The regex is compiled at load time, anchored as Prometheus anchors it (`^(?s:…)$`), so a
 //! bad pattern fails the load with its line and column. Prometheus uses Go's RE2 syntax; the
-//! `regex` crate accepts the same syntax with one difference worth knowing: `\d`, `\w`, `\s`
-//! and `\b` are Unicode-aware here and ASCII-only in Go (identical on ASCII label values).
+//! `regex` crate accepts the same syntax with two differences worth knowing: `\d`, `\w`, `\s`
+//! and `\b` are Unicode-aware here and ASCII-only in Go (identical on ASCII label values),
+//! and Go's `\Q...\E` literal quoting is refused here (a load error, never a silent change).
 
 use std::fmt;
 
@@ -212,17 +213,17 @@ fn one_line(e: &regex::Error) -> String {
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct RelabelConfig {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub source_labels: Vec<String>,
-    #[serde(default = "default_separator")]
+    #[serde(default = "default_separator", deserialize_with = "null_as_default")]
     pub separator: String,
     #[serde(default)]
     pub regex: RelabelRegex,
     #[serde(default)]
     pub modulus: u64,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub target_label: String,
-    #[serde(default = "default_replacement")]
+    #[serde(default = "default_replacement", deserialize_with = "null_as_default")]
     pub replacement: String,
     #[serde(default)]
     pub action: RelabelAction,
@@ -246,6 +247,16 @@ impl Default for RelabelConfig {
             name_validation: NameValidation::default(),
         }
     }
+}
+
+/// A key written with a null value (`replacement:`, `replacement: ~`) is the empty value,
+/// as Go's YAML decoder leaves a null string or list at its zero value.
+fn null_as_default<'de, D, T>(d: D) -> Result<T, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de> + Default,
+{
+    Ok(Option::<T>::deserialize(d)?.unwrap_or_default())
 }
 
 fn default_separator() -> String {
@@ -388,6 +399,19 @@ mod tests {
                 ..RelabelConfig::default()
             }
         );
+    }
+
+    #[test]
+    fn null_values_are_empty_as_in_go_yaml() {
+        for yaml in ["replacement:", "replacement: ~", "replacement: null"] {
+            assert_eq!(parse(yaml).replacement, "", "{yaml}");
+        }
+        assert_eq!(parse("separator: ~").separator, "");
+        assert_eq!(parse("target_label: null").target_label, "");
+        assert!(parse("source_labels: ~").source_labels.is_empty());
+        // Unquoted numbers are strings where Prometheus expects strings.
+        assert_eq!(parse("replacement: 1").replacement, "1");
+        assert!(parse("regex: 0").regex.regex().is_match("0"));
     }
 
     #[test]

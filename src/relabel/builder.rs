@@ -3,7 +3,7 @@
 //!
 //! * the set is the base labels, minus deleted names, plus set names (a map, one value per
 //!   name); setting an empty value deletes the name;
-//! * [`LabelBuilder::snapshot`] lists the labels the way `Builder.Range` does — base labels
+//! * [`LabelBuilder::range`] lists the labels the way `Builder.Range` does — base labels
 //!   in base order, then set labels in the order they were first set — which decides who
 //!   wins when a `labelmap` maps two names onto one;
 //! * the result is sorted by name.
@@ -92,20 +92,16 @@ impl LabelBuilder {
         }
     }
 
-    /// The current labels in `Builder.Range` order (see the module docs), copied so the
-    /// caller may set and delete while walking them.
-    pub fn snapshot(&self) -> Vec<(Vec<u8>, Vec<u8>)> {
-        let mut out = Vec::with_capacity(self.base.len() + self.add.len());
-        for (n, v) in &self.base {
+    /// The current labels in `Builder.Range` order (see the module docs). Collect what to
+    /// change first, then change it: Prometheus's `Range` walks a copy taken at the start.
+    pub fn range(&self) -> impl Iterator<Item = (&[u8], &[u8])> + '_ {
+        let base = self.base.iter().filter_map(move |(n, v)| {
             let name = &self.arena[n.clone()];
             let overridden =
                 self.del.iter().any(|d| d == name) || self.add.iter().any(|(a, _)| a == name);
-            if !overridden {
-                out.push((name.to_vec(), self.arena[v.clone()].to_vec()));
-            }
-        }
-        out.extend(self.add.iter().cloned());
-        out
+            (!overridden).then(|| (name, &self.arena[v.clone()]))
+        });
+        base.chain(self.add.iter().map(|(n, v)| (n.as_slice(), v.as_slice())))
     }
 
     /// Sorts the set labels; call once after the last change, before [`Self::labels`].
@@ -218,20 +214,19 @@ mod tests {
     }
 
     #[test]
-    fn snapshot_is_base_order_then_first_set_order() {
+    fn range_is_base_order_then_first_set_order() {
         let mut b = builder(&[("a", "1"), ("b", "2"), ("c", "3")]);
         b.set(b"z", b"26");
         b.set(b"b", b"two");
         b.set(b"m", b"13");
         b.del(b"a");
         let names: Vec<String> = b
-            .snapshot()
-            .into_iter()
+            .range()
             .map(|(n, v)| {
                 format!(
                     "{}={}",
-                    String::from_utf8_lossy(&n),
-                    String::from_utf8_lossy(&v)
+                    String::from_utf8_lossy(n),
+                    String::from_utf8_lossy(v)
                 )
             })
             .collect();
@@ -246,6 +241,54 @@ mod tests {
         b.reset([(&b"x"[..], &b"9"[..])]);
         assert_eq!(b.get(b"c"), b"");
         assert_eq!(text(&mut b), "x=9");
+    }
+
+    proptest::proptest! {
+        /// Under random sets and deletes, the builder is a map from name to value: `get`,
+        /// the sorted `labels()` and `range()` (as a set) all agree with a BTreeMap.
+        #[test]
+        fn behaves_like_a_sorted_map(
+            base in proptest::collection::btree_map("[a-e]", "[xy]{0,2}", 0..5),
+            ops in proptest::collection::vec((proptest::bool::ANY, "[a-f]", "[xy]{0,2}"), 0..20),
+        ) {
+            let pairs: Vec<(&str, &str)> =
+                base.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect();
+            let mut b = builder(&pairs);
+            let mut model: std::collections::BTreeMap<String, String> = base
+                .into_iter()
+                .filter(|(_, v)| !v.is_empty())
+                .collect();
+            for (set, name, value) in ops {
+                if set {
+                    b.set(name.as_bytes(), value.as_bytes());
+                    if value.is_empty() {
+                        model.remove(&name);
+                    } else {
+                        model.insert(name.clone(), value.clone());
+                    }
+                } else {
+                    b.del(name.as_bytes());
+                    model.remove(&name);
+                }
+                let want = model.get(&name).map_or("", String::as_str);
+                proptest::prop_assert_eq!(b.get(name.as_bytes()), want.as_bytes());
+            }
+            let mut ranged: Vec<(Vec<u8>, Vec<u8>)> = b
+                .range()
+                .filter(|(_, v)| !v.is_empty())
+                .map(|(n, v)| (n.to_vec(), v.to_vec()))
+                .collect();
+            ranged.sort();
+            let want: Vec<(Vec<u8>, Vec<u8>)> = model
+                .iter()
+                .map(|(n, v)| (n.clone().into_bytes(), v.clone().into_bytes()))
+                .collect();
+            proptest::prop_assert_eq!(&ranged, &want);
+            b.finish();
+            let got: Vec<(Vec<u8>, Vec<u8>)> =
+                b.labels().map(|(n, v)| (n.to_vec(), v.to_vec())).collect();
+            proptest::prop_assert_eq!(&got, &want);
+        }
     }
 
     #[test]

@@ -21,8 +21,8 @@
 //! source label is ""; `hashmod` is the last 8 bytes of the md5 of the joined value,
 //! big-endian, modulo `modulus`; `lowercase`/`uppercase` use Go's simple case mappings.
 //! Known differences: the `regex` crate's `\d`, `\w`, `\s`, `\b` are Unicode-aware (ASCII
-//! in Go), and label bytes that are not UTF-8 are matched (and copied by templates) as
-//! U+FFFD; Prometheus itself refuses such labels at ingestion.
+//! in Go) and it has no `\Q...\E` (refused at load); label bytes that are not UTF-8 are
+//! matched (and copied by templates) as U+FFFD; Prometheus refuses such labels at ingestion.
 
 mod builder;
 mod case;
@@ -159,21 +159,29 @@ impl Rule {
                 true
             }
             A::LabelMap => {
-                for (name, v) in b.snapshot() {
-                    let name = text(&name);
-                    if self.regex.is_match(&name) {
-                        let mapped = self.replace_all(&name);
-                        b.set(mapped.as_bytes(), &v);
-                    }
+                let mapped: Vec<(String, Vec<u8>)> = b
+                    .range()
+                    .filter_map(|(name, v)| {
+                        let name = text(name);
+                        self.regex
+                            .is_match(&name)
+                            .then(|| (self.replace_all(&name), v.to_vec()))
+                    })
+                    .collect();
+                for (name, v) in mapped {
+                    b.set(name.as_bytes(), &v);
                 }
                 true
             }
             A::LabelDrop | A::LabelKeep => {
                 let keep_matching = self.action == A::LabelKeep;
-                for (name, _) in b.snapshot() {
-                    if self.regex.is_match(&text(&name)) != keep_matching {
-                        b.del(&name);
-                    }
+                let gone: Vec<Vec<u8>> = b
+                    .range()
+                    .filter(|(name, _)| self.regex.is_match(&text(name)) != keep_matching)
+                    .map(|(name, _)| name.to_vec())
+                    .collect();
+                for name in gone {
+                    b.del(&name);
                 }
                 true
             }
