@@ -10,6 +10,7 @@ pub mod build_info;
 pub mod cli;
 pub mod config;
 pub mod encode;
+pub mod gen;
 pub mod http;
 pub mod logging;
 pub mod metrics;

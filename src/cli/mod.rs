@@ -1,6 +1,7 @@
 //! Command-line interface: `ringwrite <command>`. Flags follow Prometheus's spelling and
 //! take both `--flag=value` and `--flag value`.
 
+mod bench;
 mod demo;
 mod format;
 mod healthcheck;
@@ -9,6 +10,7 @@ mod run;
 mod signal;
 mod sink;
 
+pub use bench::BenchArgs;
 pub use format::{format_float, parse_float, write_labels};
 
 use clap::{Args, Parser, Subcommand};
@@ -46,6 +48,9 @@ pub enum Command {
     Check(CheckArgs),
     /// Ship a bundled Prometheus WAL through the whole pipeline to an in-process receiver.
     Demo(DemoArgs),
+    /// Generate a WAL, ship it with the real pipeline to an in-process receiver that
+    /// verifies every sample, and report throughput, CPU, memory and lag.
+    Bench(BenchArgs),
     /// Probe a running ringwrite's health endpoint (for container HEALTHCHECKs, where no
     /// curl is installed): exit 0 on a 2xx answer, 1 otherwise.
     Healthcheck(HealthcheckArgs),
@@ -176,6 +181,7 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Run(args) => run::run(&args),
         Command::Check(args) => run::check(&args),
         Command::Demo(args) => demo::run(&args),
+        Command::Bench(args) => bench::run(&args),
         Command::Sink(args) => sink::run(&args),
         Command::Healthcheck(args) => healthcheck::run(&args),
     }
