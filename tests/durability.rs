@@ -117,7 +117,16 @@ fn kill_9_mid_stream_then_restart_loses_nothing() {
     // SIGKILL: no flush, no final save.
     rw.signal(libc::SIGKILL);
     rw.wait();
-    let accepted_at_kill = rec.samples.load(Ordering::SeqCst);
+    // A request fully sent before the kill may still be in the receiver's hands.
+    let mut accepted_at_kill = rec.samples.load(Ordering::SeqCst);
+    loop {
+        std::thread::sleep(Duration::from_millis(300));
+        let now = rec.samples.load(Ordering::SeqCst);
+        if now == accepted_at_kill {
+            break;
+        }
+        accepted_at_kill = now;
+    }
     let store = ProgressStore::open(&state).unwrap();
     let saved = store
         .load(&ProgressStore::key(Some("durable"), ""))
