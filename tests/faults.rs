@@ -107,18 +107,9 @@ fn spec(queue_config: &str, url: &str, wal: &Path) -> PipelineSpec {
     );
     let cfg = Config::from_yaml(&yaml, "test.yml", None).unwrap();
     PipelineSpec {
-        endpoint: cfg.remote_write[0].clone(),
-        external_labels: Vec::new(),
-        wal_dir: wal.to_path_buf(),
-        from_start: true,
         flush_deadline: Duration::from_secs(30),
-        pool_options: Default::default(),
-        fixed_shards: None,
         shard_update_interval: Duration::from_millis(200),
-        reshard_plan: Vec::new(),
-        registry: None,
-        progress: None,
-        spool: None,
+        ..PipelineSpec::new(cfg.remote_write[0].clone(), wal.to_path_buf())
     }
 }
 

@@ -113,18 +113,9 @@ fn run(metadata_config: &str) -> Arc<MetaSink> {
     let cfg = Config::from_yaml(&yaml, "m.yml", None).unwrap();
     let cores = Arc::new(Cores::start(&[0, 1]).unwrap());
     let spec = PipelineSpec {
-        endpoint: cfg.remote_write[0].clone(),
-        external_labels: Vec::new(),
-        wal_dir: d.path().to_path_buf(),
-        from_start: true,
         flush_deadline: Duration::from_secs(5),
-        pool_options: Default::default(),
         fixed_shards: Some(1),
-        shard_update_interval: Duration::from_secs(10),
-        reshard_plan: Vec::new(),
-        registry: None,
-        progress: None,
-        spool: None,
+        ..PipelineSpec::new(cfg.remote_write[0].clone(), d.path().to_path_buf())
     };
     let p = Pipeline::start(spec, cores).unwrap();
     std::thread::sleep(Duration::from_millis(800));

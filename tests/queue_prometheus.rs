@@ -74,18 +74,10 @@ fn spec(url: &str, wal: &Path, queue: &str) -> PipelineSpec {
     let yaml = format!("remote_write:\n  - url: {url}\n    name: q\n    queue_config: {queue}\n");
     let cfg = Config::from_yaml(&yaml, "q.yml", None).unwrap();
     PipelineSpec {
-        endpoint: cfg.remote_write[0].clone(),
-        external_labels: Vec::new(),
-        wal_dir: wal.to_path_buf(),
-        from_start: true,
         flush_deadline: Duration::from_millis(500),
-        pool_options: Default::default(),
         fixed_shards: Some(2),
         shard_update_interval: Duration::from_millis(30),
-        reshard_plan: Vec::new(),
-        registry: None,
-        progress: None,
-        spool: None,
+        ..PipelineSpec::new(cfg.remote_write[0].clone(), wal.to_path_buf())
     }
 }
 

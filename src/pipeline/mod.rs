@@ -62,6 +62,27 @@ pub struct PipelineSpec {
     pub spool: Option<Arc<crate::spool::Spool>>,
 }
 
+impl PipelineSpec {
+    /// `endpoint` reading `wal_dir` with the defaults of `ringwrite run --from-start`:
+    /// resharding on, a 1-minute flush deadline, no metrics, no saved progress, no spool.
+    pub fn new(endpoint: EndpointConfig, wal_dir: PathBuf) -> PipelineSpec {
+        PipelineSpec {
+            endpoint,
+            external_labels: Vec::new(),
+            wal_dir,
+            from_start: true,
+            flush_deadline: Duration::from_secs(60),
+            pool_options: PoolOptions::default(),
+            fixed_shards: None,
+            shard_update_interval: SHARD_UPDATE_INTERVAL,
+            reshard_plan: Vec::new(),
+            registry: None,
+            progress: None,
+            spool: None,
+        }
+    }
+}
+
 /// What an endpoint counted; read while it runs and after it stops.
 #[derive(Debug, Default)]
 pub struct PipelineStats {
