@@ -94,6 +94,30 @@ impl EncodedSeries {
         Self::new(labels.iter(), interner)
     }
 
+    /// Asks the CPU to start loading this series' header (a hint: never faults). An
+    /// encoder walking a batch calls this some items ahead, then
+    /// [`EncodedSeries::prefetch_labels`] closer: a batch's series are spread over
+    /// memory, and without the hints each one costs the encoder two or three cache misses
+    /// in a row.
+    #[inline(always)]
+    pub fn prefetch(&self) {
+        prefetch(std::ptr::from_ref(self).cast());
+    }
+
+    /// Starts loading the label bytes and symbol ids (reads the header: prefetch it first).
+    #[inline(always)]
+    pub fn prefetch_labels(&self) {
+        let wire = self.wire.as_ptr();
+        prefetch(wire);
+        // Labels span a few cache lines; the slots sit at the end.
+        let mut off = 64;
+        while off < self.wire.len() {
+            prefetch(wire.wrapping_add(off));
+            off += 64;
+        }
+        prefetch(self.symbols.as_ptr().cast());
+    }
+
     /// Process-unique identity; two series with the same id are the same series.
     pub fn id(&self) -> u64 {
         self.id
@@ -136,6 +160,19 @@ impl EncodedSeries {
         };
         Ok(())
     }
+}
+
+/// A hint to load the cache line at `p`.
+#[inline(always)]
+fn prefetch(p: *const u8) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: a prefetch is only a hint; it never faults, whatever the address, and SSE
+    // is part of the x86_64 baseline.
+    unsafe {
+        std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(p.cast());
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = p;
 }
 
 /// Size of one RW 1.0 `Label` message body (without its own key and length).

@@ -460,6 +460,7 @@ impl Reader {
                 let pool = core_pool(&endpoint, &opts);
                 run_shard(crate::queue::ShardContext {
                     id,
+                    shards: n,
                     rx,
                     pool,
                     settings,
@@ -834,19 +835,14 @@ impl Reader {
 
     #[inline]
     fn route(&mut self, sref: u64, t: i64, kind: ItemKind) {
-        match self.cache.get(sref) {
-            Ok(series) => {
-                let item = Item {
-                    series: Arc::clone(series),
-                    t,
-                    kind,
-                };
-                if t < self.age_cutoff {
-                    self.drop_item(&item, Loss::TooOld);
-                    return;
-                }
-                self.router.route(sref, item);
-            }
+        // Too old: checked before the series is announced, so an announcement is never
+        // lost with a dropped item.
+        if t < self.age_cutoff && self.cache.get(sref).is_ok() {
+            self.drop_item(&Item { sref, t, kind }, Loss::TooOld);
+            return;
+        }
+        match self.cache.announce(sref, self.router.epoch()) {
+            Ok(announce) => self.router.route(Item { sref, t, kind }, announce),
             Err(missing) => {
                 let kind = match kind {
                     ItemKind::Sample { .. } => Kind::Samples,
@@ -990,7 +986,9 @@ impl Reader {
     }
 
     fn series_gc(&mut self, index: u64) {
-        let removed = self.cache.gc(index);
+        let mut retired = Vec::new();
+        let removed = self.cache.gc(index, &mut retired);
+        self.router.forget(&retired);
         tracing::info!(
             endpoint = self.endpoint.name(),
             checkpoint = index,

@@ -1,6 +1,6 @@
 //! Turning a batch of queued items into one compressed request body.
 
-use super::{Item, ItemKind, OwnedLabels};
+use super::{Item, ItemKind, OwnedLabels, ShardSeries};
 use crate::encode::{
     Compression, Compressor, EncodeError, EncodedSeries, Pushed, Rw1Encoder, Rw1Request,
     Rw2Encoder, Rw2Request, SymbolInterner,
@@ -35,6 +35,8 @@ pub struct Encoded {
     pub counts: SentCounts,
     /// Items the protocol cannot carry (RW 1.0 and custom-bucket histograms).
     pub unsupported: u64,
+    /// Items whose series the shard was never told about (a bug: counted, not sent).
+    pub missing: u64,
     /// Highest timestamp in the batch (ms).
     pub max_t: i64,
 }
@@ -96,25 +98,42 @@ impl Request for Rw2Request<'_> {
 }
 
 /// Pushes every item of `batch` into `req`, counting what went in.
-fn push_all(req: &mut impl Request, batch: &[Item], out: &mut Encoded) {
-    for it in batch {
+fn push_all(req: &mut impl Request, batch: &[Item], series: &ShardSeries, out: &mut Encoded) {
+    // The series of a batch are scattered over memory: load them ahead (see
+    // `EncodedSeries::prefetch`), headers further ahead than the labels they point to.
+    const LABELS_AHEAD: usize = 6;
+    const HEADERS_AHEAD: usize = 12;
+    for (i, it) in batch.iter().enumerate() {
+        if let Some(s) = batch
+            .get(i + HEADERS_AHEAD)
+            .and_then(|n| series.get(n.sref))
+        {
+            s.prefetch();
+        }
+        if let Some(s) = batch.get(i + LABELS_AHEAD).and_then(|n| series.get(n.sref)) {
+            s.prefetch_labels();
+        }
+        let Some(s) = series.get(it.sref) else {
+            out.missing += 1;
+            continue;
+        };
         out.max_t = out.max_t.max(it.t);
         let pushed = match &it.kind {
             ItemKind::Sample { v, st } => {
-                let s = RefSample {
+                let sample = RefSample {
                     sref: 0,
                     t: it.t,
                     st: *st,
                     v: *v,
                 };
-                req.sample(&it.series, &s);
+                req.sample(s, &sample);
                 out.counts.samples += 1;
                 continue;
             }
-            ItemKind::Histogram { st, h } => req.histogram(&it.series, it.t, *st, h),
-            ItemKind::FloatHistogram { st, h } => req.float_histogram(&it.series, it.t, *st, h),
+            ItemKind::Histogram { st, h } => req.histogram(s, it.t, *st, h),
+            ItemKind::FloatHistogram { st, h } => req.float_histogram(s, it.t, *st, h),
             ItemKind::Exemplar { v, labels } => {
-                req.exemplar(&it.series, it.t, *v, labels);
+                req.exemplar(s, it.t, *v, labels);
                 out.counts.exemplars += 1;
                 continue;
             }
@@ -131,6 +150,7 @@ fn push_all(req: &mut impl Request, batch: &[Item], out: &mut Encoded) {
 pub fn encode_batch(
     enc: &mut Encoders,
     batch: &[Item],
+    series: &ShardSeries,
     format: WireFormat,
     interner: &RwLock<SymbolInterner>,
 ) -> Result<(Bytes, Encoded), EncodeError> {
@@ -141,7 +161,7 @@ pub fn encode_batch(
     let body = match format {
         WireFormat::Rw1 => {
             let mut req = enc.rw1.begin();
-            push_all(&mut req, batch, &mut out);
+            push_all(&mut req, batch, series, &mut out);
             let raw = req.finish()?.bytes;
             enc.compressor.compress_into(raw, &mut enc.arena)?
         }
@@ -150,7 +170,7 @@ pub fn encode_batch(
                 .read()
                 .unwrap_or_else(|poisoned| poisoned.into_inner());
             let mut req = enc.rw2.begin(&interner);
-            push_all(&mut req, batch, &mut out);
+            push_all(&mut req, batch, series, &mut out);
             let raw = req.finish()?.bytes;
             enc.compressor.compress_into(raw, &mut enc.arena)?
         }

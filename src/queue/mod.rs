@@ -10,6 +10,7 @@ mod batch;
 mod drops;
 mod ratelimit;
 mod router;
+mod series;
 mod shard;
 mod tenant;
 
@@ -17,18 +18,20 @@ pub use batch::{encode_batch, Encoders};
 pub use drops::{Drops, Loss, KINDS};
 pub use ratelimit::RateLimit;
 pub use router::{Router, ShardHandle};
+pub use series::ShardSeries;
 pub use shard::{age_cutoff, run_shard, SendObserver, ShardContext, ShardSettings};
 pub use tenant::{TenantGroup, Tenants};
 
 use crate::encode::EncodedSeries;
-use crate::record::{FloatHistogram, Histogram};
+use crate::record::{FloatHistogram, Histogram, SeriesRef};
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
 
-/// One queued entry: its series and what to send.
+/// One queued entry: its series ref (the shard holds the series, see [`ShardSeries`])
+/// and what to send.
 #[derive(Debug, Clone)]
 pub struct Item {
-    pub series: Arc<EncodedSeries>,
+    pub sref: SeriesRef,
     pub t: i64,
     pub kind: ItemKind,
 }
@@ -62,9 +65,18 @@ impl Item {
     }
 }
 
+/// Items for one shard, with the series announced to it first (see [`ShardSeries`]).
+#[derive(Default)]
+pub struct Chunk {
+    pub series: Vec<(SeriesRef, Arc<EncodedSeries>)>,
+    pub items: Vec<Item>,
+}
+
 /// Messages from the reader to a shard.
 pub enum ShardMsg {
-    Items(Vec<Item>),
+    Items(Chunk),
+    /// A checkpoint retired these refs: forget them after what was received before.
+    Forget(Vec<SeriesRef>),
     /// Progress mark `seq`: complete it once every item received before it has finished
     /// (see `progress`).
     Mark(u64),

@@ -1,7 +1,8 @@
 //! The reader side of the shards: routes items by series ref, in chunks, into bounded
 //! channels. A full channel blocks the reader (backpressure), never drops.
 
-use super::{Item, QueueStats, ShardMsg};
+use super::{Chunk, Item, QueueStats, ShardMsg};
+use crate::encode::EncodedSeries;
 use crate::record::SeriesRef;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -15,8 +16,11 @@ pub struct ShardHandle {
 /// Routes items to the current set of shards.
 pub struct Router {
     shards: Vec<ShardHandle>,
-    chunks: Vec<Vec<Item>>,
+    chunks: Vec<Chunk>,
     chunk_max: usize,
+    /// Bumped with every new set of shards: a series announced in an older epoch must be
+    /// announced again (see [`Router::epoch`]).
+    epoch: u32,
     stats: Arc<QueueStats>,
     /// Times a send found the queue full and had to wait (`enqueue_retries_total`).
     pub enqueue_waits: u64,
@@ -35,6 +39,7 @@ impl Router {
             shards: Vec::new(),
             chunks: Vec::new(),
             chunk_max: max_samples_per_send.clamp(64, 8192),
+            epoch: 0,
             stats,
             enqueue_waits: 0,
             stop: None,
@@ -64,28 +69,59 @@ impl Router {
         self.shards.len()
     }
 
-    /// Installs a new set of shards (after the old ones were stopped).
+    /// Installs a new set of shards (after the old ones were stopped). Their series
+    /// tables start empty: the epoch changes, so every series is announced again.
     pub fn set_shards(&mut self, shards: Vec<ShardHandle>) {
-        self.chunks = (0..shards.len()).map(|_| Vec::new()).collect();
+        self.chunks = (0..shards.len()).map(|_| Chunk::default()).collect();
         self.shards = shards;
+        self.epoch = self.epoch.wrapping_add(1).max(1);
     }
 
-    /// Queues `item` for the shard of `sref` (`ref mod N`, like Prometheus).
+    /// The current set of shards; never 0 once shards are set, so a series' "announced
+    /// in epoch" can start at 0.
+    pub fn epoch(&self) -> u32 {
+        self.epoch
+    }
+
+    /// Queues `item` for the shard of `sref` (`ref mod N`, like Prometheus), announcing
+    /// `series` to that shard first when the caller has not done so in this epoch.
     #[inline]
-    pub fn route(&mut self, sref: SeriesRef, item: Item) {
+    pub fn route(&mut self, item: Item, announce: Option<Arc<EncodedSeries>>) {
         if self.aborted {
             return;
         }
         let n = self.shards.len();
         debug_assert!(n > 0, "no shards");
-        let k = (sref % n as u64) as usize;
+        let k = (item.sref % n as u64) as usize;
         let chunk = &mut self.chunks[k];
-        if chunk.capacity() == 0 {
-            chunk.reserve(self.chunk_max);
+        if chunk.items.capacity() == 0 {
+            chunk.items.reserve(self.chunk_max);
         }
-        chunk.push(item);
-        if chunk.len() >= self.chunk_max {
+        if let Some(series) = announce {
+            chunk.series.push((item.sref, series));
+        }
+        chunk.items.push(item);
+        if chunk.items.len() >= self.chunk_max {
             self.send_chunk(k);
+        }
+    }
+
+    /// Tells every shard to forget `refs` (retired by a checkpoint), after the items
+    /// routed before.
+    pub fn forget(&mut self, refs: &[SeriesRef]) {
+        let n = self.shards.len();
+        if n == 0 || refs.is_empty() {
+            return;
+        }
+        self.flush();
+        let mut per: Vec<Vec<SeriesRef>> = vec![Vec::new(); n];
+        for &r in refs {
+            per[(r % n as u64) as usize].push(r);
+        }
+        for (k, refs) in per.into_iter().enumerate() {
+            if !refs.is_empty() && !self.aborted {
+                self.send(k, ShardMsg::Forget(refs));
+            }
         }
     }
 
@@ -94,12 +130,13 @@ impl Router {
     pub fn flush(&mut self) {
         if self.aborted {
             for c in &mut self.chunks {
-                c.clear();
+                c.items.clear();
+                c.series.clear();
             }
             return;
         }
         for k in 0..self.chunks.len() {
-            if !self.chunks[k].is_empty() {
+            if !self.chunks[k].items.is_empty() {
                 self.send_chunk(k);
             }
         }
@@ -118,11 +155,11 @@ impl Router {
     }
 
     fn send_chunk(&mut self, k: usize) {
-        let items = std::mem::take(&mut self.chunks[k]);
+        let chunk = std::mem::take(&mut self.chunks[k]);
         self.stats
             .pending
-            .fetch_add(items.len() as i64, Ordering::Relaxed);
-        self.send(k, ShardMsg::Items(items));
+            .fetch_add(chunk.items.len() as i64, Ordering::Relaxed);
+        self.send(k, ShardMsg::Items(chunk));
     }
 
     /// Queues `msg` for shard `k`. A full queue makes the reader wait (backpressure),
@@ -148,7 +185,7 @@ impl Router {
                         .is_some_and(|s| s.load(Ordering::Relaxed))
                     {
                         let n = match &m {
-                            ShardMsg::Items(items) => items.len() as i64,
+                            ShardMsg::Items(chunk) => chunk.items.len() as i64,
                             _ => 0,
                         };
                         self.stats.pending.fetch_sub(n, Ordering::Relaxed);

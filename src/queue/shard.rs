@@ -2,7 +2,7 @@
 //! `batch_send_deadline`), encodes, sends with retries, one request at a time.
 
 use super::batch::{encode_batch, Encoders};
-use super::{now_ms, Item, Loss, QueueStats, ShardMsg};
+use super::{now_ms, Item, Loss, QueueStats, ShardMsg, ShardSeries};
 use crate::encode::SymbolInterner;
 use crate::http::{send_with_retry_as, BatchOutcome, Pool, RetryPolicy, WireFormat};
 use crate::progress::ShardMarks;
@@ -31,6 +31,8 @@ pub struct ShardSettings {
 /// Everything a shard task owns or shares.
 pub struct ShardContext {
     pub id: usize,
+    /// How many shards the endpoint has now (this shard gets refs with `ref mod shards == id`).
+    pub shards: usize,
     pub rx: flume::Receiver<ShardMsg>,
     pub pool: Rc<Pool>,
     pub settings: ShardSettings,
@@ -62,6 +64,7 @@ pub trait SendObserver: Send + Sync {
 /// reader side is gone.
 pub async fn run_shard(mut ctx: ShardContext) {
     let mut enc = Encoders::default();
+    let mut series = ShardSeries::new(ctx.shards);
     let mut batch: Vec<Item> = Vec::with_capacity(ctx.settings.max_samples_per_send);
     let mut deadline: Option<Instant> = None;
     let max = ctx.settings.max_samples_per_send.max(1);
@@ -81,7 +84,7 @@ pub async fn run_shard(mut ctx: ShardContext) {
             deadline = Some(Instant::now() + ctx.settings.batch_send_deadline);
         }
         if batch.len() >= max || (stop.is_some() && !batch.is_empty()) {
-            send_batch(&mut ctx, &mut enc, &mut batch).await;
+            send_batch(&mut ctx, &mut enc, &mut series, &mut batch).await;
             deadline = None;
             continue;
         }
@@ -98,14 +101,14 @@ pub async fn run_shard(mut ctx: ShardContext) {
             Some(d) => {
                 let now = Instant::now();
                 if now >= d {
-                    send_batch(&mut ctx, &mut enc, &mut batch).await;
+                    send_batch(&mut ctx, &mut enc, &mut series, &mut batch).await;
                     deadline = None;
                     continue;
                 }
                 match monoio::time::timeout(d - now, ctx.rx.recv_async()).await {
                     Ok(m) => m,
                     Err(_) => {
-                        send_batch(&mut ctx, &mut enc, &mut batch).await;
+                        send_batch(&mut ctx, &mut enc, &mut series, &mut batch).await;
                         deadline = None;
                         continue;
                     }
@@ -113,10 +116,15 @@ pub async fn run_shard(mut ctx: ShardContext) {
             }
         };
         match msg {
-            Ok(ShardMsg::Items(items)) => {
-                ctx.marks.received(items.len());
-                backlog.extend(items)
+            Ok(ShardMsg::Items(chunk)) => {
+                for (sref, s) in chunk.series {
+                    series.announce(sref, s);
+                }
+                ctx.marks.received(chunk.items.len());
+                series.received(chunk.items.len());
+                backlog.extend(chunk.items)
             }
+            Ok(ShardMsg::Forget(refs)) => series.forget(&refs),
             Ok(ShardMsg::Mark(seq)) => ctx.marks.mark(seq),
             Ok(ShardMsg::Stop(tx)) => stop = Some(tx),
             Err(_) => {
@@ -124,7 +132,7 @@ pub async fn run_shard(mut ctx: ShardContext) {
                 backlog.extend(batch.drain(..));
                 while !backlog.is_empty() {
                     batch.extend(backlog.drain(..max.min(backlog.len())));
-                    send_batch(&mut ctx, &mut enc, &mut batch).await;
+                    send_batch(&mut ctx, &mut enc, &mut series, &mut batch).await;
                 }
                 return;
             }
@@ -162,30 +170,37 @@ fn drop_too_old(ctx: &ShardContext, batch: &mut Vec<Item>) {
 
 /// Encodes and sends `batch` (one request per tenant with `tenant_label`) until it is
 /// accepted or dropped, then clears it and reports it finished.
-async fn send_batch(ctx: &mut ShardContext, enc: &mut Encoders, batch: &mut Vec<Item>) {
+async fn send_batch(
+    ctx: &mut ShardContext,
+    enc: &mut Encoders,
+    series: &mut ShardSeries,
+    batch: &mut Vec<Item>,
+) {
     if batch.is_empty() {
         return;
     }
     let finished = batch.len();
     match ctx.settings.tenants.clone() {
         Some(tenants) => {
-            for (tenant, mut group) in tenants.split(std::mem::take(batch)) {
-                send_group(ctx, enc, &mut group, tenant).await;
+            for (tenant, mut group) in tenants.split(std::mem::take(batch), series) {
+                send_group(ctx, enc, series, &mut group, tenant).await;
             }
         }
-        None => send_group(ctx, enc, batch, None).await,
+        None => send_group(ctx, enc, series, batch, None).await,
     }
     ctx.stats
         .pending
         .fetch_sub(finished as i64, Ordering::Relaxed);
     batch.clear();
     ctx.marks.finished(finished);
+    series.finished(finished);
 }
 
 /// Encodes and sends one request's worth of items until accepted or dropped.
 async fn send_group(
     ctx: &mut ShardContext,
     enc: &mut Encoders,
+    series: &ShardSeries,
     batch: &mut Vec<Item>,
     tenant: Option<(http::HeaderName, http::HeaderValue)>,
 ) {
@@ -205,7 +220,7 @@ async fn send_group(
                 break;
             }
         }
-        let (body, encoded) = match encode_batch(enc, batch, format, &ctx.interner) {
+        let (body, encoded) = match encode_batch(enc, batch, series, format, &ctx.interner) {
             Ok(x) => x,
             Err(error) => {
                 tracing::error!(endpoint = ctx.pool.endpoint().name(), shard = ctx.id, %error,
@@ -219,6 +234,23 @@ async fn send_group(
                 break;
             }
         };
+        if encoded.missing > 0 {
+            // Cannot happen unless the reader failed to announce a series; never silent.
+            tracing::error!(
+                endpoint = ctx.pool.endpoint().name(),
+                shard = ctx.id,
+                items = encoded.missing,
+                "Items whose series this shard does not know; dropping them."
+            );
+            ctx.stats.drops.add(
+                crate::metrics::Kind::Samples,
+                Loss::UnknownSeries,
+                encoded.missing,
+            );
+            ctx.stats
+                .data_dropped
+                .fetch_add(encoded.missing, Ordering::Relaxed);
+        }
         if encoded.unsupported > 0 {
             ctx.stats
                 .data_dropped

@@ -9,7 +9,7 @@
 
 use http::{HeaderName, HeaderValue};
 
-use super::Item;
+use super::{Item, ShardSeries};
 
 /// How an endpoint picks the tenant of a series.
 #[derive(Debug, Clone)]
@@ -51,18 +51,20 @@ impl Tenants {
     }
 
     /// The tenant header value of one item.
-    fn value_of(&self, item: &Item) -> Option<HeaderValue> {
-        label_value(item.series.rw1_labels(), &self.label)
+    fn value_of(&self, item: &Item, series: &ShardSeries) -> Option<HeaderValue> {
+        series
+            .get(item.sref)
+            .and_then(|s| label_value(s.rw1_labels(), &self.label))
             .filter(|v| !v.is_empty())
             .and_then(|v| HeaderValue::from_bytes(v).ok())
             .or_else(|| self.default.clone())
     }
 
     /// Splits `batch` into per-tenant groups, in order of first appearance.
-    pub fn split(&self, batch: Vec<Item>) -> Vec<TenantGroup> {
+    pub fn split(&self, batch: Vec<Item>, series: &ShardSeries) -> Vec<TenantGroup> {
         let mut groups: Vec<(Option<HeaderValue>, Vec<Item>)> = Vec::new();
         for item in batch {
-            let value = self.value_of(&item);
+            let value = self.value_of(&item, series);
             match groups.iter_mut().find(|(v, _)| *v == value) {
                 Some((_, items)) => items.push(item),
                 None => groups.push((value, vec![item])),
@@ -133,7 +135,7 @@ mod tests {
 
     fn item(s: &Arc<EncodedSeries>, t: i64) -> Item {
         Item {
-            series: Arc::clone(s),
+            sref: s.id(),
             t,
             kind: ItemKind::Sample { v: 1.0, st: 0 },
         }
@@ -174,8 +176,12 @@ mod tests {
             item(&b1, 2),
             item(&none, 2),
         ];
+        let mut table = ShardSeries::new(1);
+        for s in [&a1, &b1, &none] {
+            table.announce(s.id(), Arc::clone(s));
+        }
         let with_default = Tenants::new("tenant", "X-Scope-OrgID", "anonymous").unwrap();
-        let groups = with_default.split(batch.clone());
+        let groups = with_default.split(batch.clone(), &table);
         let summary: Vec<(String, Vec<i64>)> = groups
             .iter()
             .map(|(h, items)| {
@@ -198,7 +204,7 @@ mod tests {
         // Without a default, series without the label go in a group with no header.
         let groups = Tenants::new("tenant", "X-Scope-OrgID", "")
             .unwrap()
-            .split(batch);
+            .split(batch, &table);
         assert_eq!(groups.len(), 3);
         assert!(groups[2].0.is_none());
         assert_eq!(groups[2].1.len(), 2);

@@ -37,6 +37,9 @@ impl Missing {
 struct Entry {
     series: Arc<EncodedSeries>,
     segment: u64,
+    /// The router epoch in which this series was last announced to its shard (0: never;
+    /// see `queue::ShardSeries`).
+    announced: u32,
 }
 
 /// Series of one WAL, for one endpoint configuration: external labels and
@@ -124,6 +127,7 @@ impl SeriesCache {
             Entry {
                 series: Arc::new(series),
                 segment,
+                announced: 0,
             },
         );
         Ok(())
@@ -147,6 +151,25 @@ impl SeriesCache {
         }
     }
 
+    /// For routing an item of `sref` in router epoch `epoch`: the series to announce to
+    /// its shard first (`None` once announced in this epoch), or why there is none.
+    #[inline]
+    pub fn announce(
+        &mut self,
+        sref: SeriesRef,
+        epoch: u32,
+    ) -> Result<Option<Arc<EncodedSeries>>, Missing> {
+        match self.entries.get_mut(sref) {
+            Some(e) if e.announced == epoch => Ok(None),
+            Some(e) => {
+                e.announced = epoch;
+                Ok(Some(Arc::clone(&e.series)))
+            }
+            None if self.dropped.contains_key(sref) => Err(Missing::Dropped),
+            None => Err(Missing::Unknown),
+        }
+    }
+
     /// Attaches metadata (RW 2.0 sends it with every series).
     pub fn set_metadata(
         &mut self,
@@ -165,6 +188,8 @@ impl SeriesCache {
         let mut s = (*e.series).clone();
         s.set_metadata(&mut interner, mtype, help, unit)?;
         e.series = Arc::new(s);
+        // Shards hold the old one: announce the new one with the next item.
+        e.announced = 0;
         Ok(())
     }
 
@@ -179,14 +204,16 @@ impl SeriesCache {
     }
 
     /// Forgets every ref last seen before segment `cp_index` (Prometheus `SeriesReset`).
-    /// Returns how many were removed.
-    pub fn gc(&mut self, cp_index: u64) -> usize {
+    /// Returns how many were removed; the removed series are appended to `retired` (the
+    /// shards they were announced to must forget them too).
+    pub fn gc(&mut self, cp_index: u64, retired: &mut Vec<SeriesRef>) -> usize {
         let before = self.entries.len() + self.dropped.len();
         let mut freed = 0;
-        self.entries.retain(|_, e| {
+        self.entries.retain(|sref, e| {
             let keep = e.segment >= cp_index;
             if !keep {
                 freed += e.series.rw1_labels().len();
+                retired.push(sref);
             }
             keep
         });
@@ -254,10 +281,14 @@ mod tests {
         assert_eq!(c.get(3).unwrap_err(), Missing::Dropped);
         // Checkpoint 5 still holds ref 1: touched, survives the GC.
         c.touch(1, 5);
-        assert_eq!(c.gc(5), 1, "only the dropped ref 3 (segment 4) goes");
+        assert_eq!(
+            c.gc(5, &mut Vec::new()),
+            1,
+            "only the dropped ref 3 (segment 4) goes"
+        );
         assert!(c.get(1).is_ok() && c.get(2).is_ok());
         assert_eq!(c.get(3).unwrap_err(), Missing::Unknown);
-        assert_eq!(c.gc(6), 2);
+        assert_eq!(c.gc(6, &mut Vec::new()), 2);
         assert!(c.is_empty());
         assert_eq!(c.label_bytes(), 0);
     }
@@ -269,7 +300,7 @@ mod tests {
         let first = Arc::clone(c.get(1).unwrap());
         with_labels(&[("__name__", "a")], |l| c.store(1, l, 4)).unwrap();
         assert!(Arc::ptr_eq(&first, c.get(1).unwrap()));
-        assert_eq!(c.gc(4), 0);
+        assert_eq!(c.gc(4, &mut Vec::new()), 0);
     }
 
     fn label_pairs(c: &SeriesCache, sref: SeriesRef) -> Vec<(String, String)> {
@@ -306,12 +337,12 @@ mod tests {
         // Re-announced in a later segment: still dropped, and kept alive by that segment.
         with_labels(&[("__name__", "go_gc"), ("job", "x")], |l| c.store(1, l, 7)).unwrap();
         assert_eq!(
-            c.gc(5),
+            c.gc(5, &mut Vec::new()),
             1,
             "ref 2 (segment 2) goes, dropped ref 1 (segment 7) stays"
         );
         assert_eq!(c.get(1).unwrap_err(), Missing::Dropped);
-        assert_eq!(c.gc(8), 1);
+        assert_eq!(c.gc(8, &mut Vec::new()), 1);
         assert_eq!(c.get(1).unwrap_err(), Missing::Unknown);
     }
 }
