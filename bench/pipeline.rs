@@ -5,7 +5,10 @@
 //! Run: `cargo bench --bench pipeline`. Environment:
 //! - `RINGWRITE_BENCH_PROTO=rw1|rw2` (default: both), `RINGWRITE_BENCH_TRANSPORT=h2c|http1`
 //!   (default h2c), `RINGWRITE_BENCH_SERIES` (100000), `RINGWRITE_BENCH_SAMPLES_PER_SERIES`
-//!   (120), `RINGWRITE_BENCH_SHARDS` (fixed shard count; default: resharding on).
+//!   (120), `RINGWRITE_BENCH_SHARDS` (fixed shard count; default: resharding on),
+//!   `RINGWRITE_BENCH_LABELS=target|unique` (default `target`: like node exporter, the
+//!   1000 series of a target share its `instance` and `pod` labels; `unique`: every series
+//!   has its own `pod` and one of 7 `instance`s, a snappy-hostile worst case).
 //!
 //! Reports samples/s, CPU seconds per million samples of ringwrite's own threads (the core
 //! loops and the WAL reader; the sink's thread is excluded), peak RSS above the base before
@@ -42,11 +45,18 @@ fn main() {
     let shards: Option<usize> = std::env::var("RINGWRITE_BENCH_SHARDS")
         .ok()
         .and_then(|s| s.parse().ok());
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join(format!("bench/out/pipeline-wal-{series}x{per_series}"));
+    let unique = match std::env::var("RINGWRITE_BENCH_LABELS").as_deref() {
+        Ok("unique") => true,
+        Ok("target") | Err(_) => false,
+        Ok(other) => panic!("RINGWRITE_BENCH_LABELS={other}: want target or unique"),
+    };
+    let shape = if unique { "-unique" } else { "" };
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(format!(
+        "bench/out/pipeline-wal-{series}x{per_series}{shape}"
+    ));
     if !dir.join("DONE").exists() {
         let t = Instant::now();
-        generate(&dir, series, per_series);
+        generate(&dir, series, per_series, unique);
         println!("generated {} in {:.1?}", dir.display(), t.elapsed());
     }
     let total = series * per_series as u64;
@@ -119,6 +129,7 @@ fn run_one(
         registry: None,
     };
     let cpu0 = ringwrite_threads_cpu();
+    let split0 = ringwrite_threads_cpu_split();
     let start = Instant::now();
     let p = Pipeline::start(spec, Arc::clone(&cores)).expect("pipeline");
     loop {
@@ -135,6 +146,13 @@ fn run_one(
     }
     let wall = start.elapsed().as_secs_f64();
     let cpu = ringwrite_threads_cpu() - cpu0;
+    let split = ringwrite_threads_cpu_split();
+    let m = total as f64 / 1e6;
+    eprintln!(
+        "  CPU s per M samples: core loop {:.3}, WAL reader {:.3}",
+        (split.0 - split0.0) / m,
+        (split.1 - split0.1) / m
+    );
     let peak = rss_kib("VmHWM");
     let stats = Arc::clone(&p.stats);
     p.stop().expect("stop");
@@ -227,7 +245,7 @@ fn count_v2(body: &[u8]) -> (u64, u64) {
     (s, h)
 }
 
-fn generate(dir: &Path, series: u64, per_series: i64) {
+fn generate(dir: &Path, series: u64, per_series: i64, unique: bool) {
     let _ = std::fs::remove_dir_all(dir);
     let mut w = WalWriter::create(dir, 0, 128 << 20, Compression::Snappy).expect("create");
     let mut buf = Vec::new();
@@ -243,14 +261,25 @@ fn generate(dir: &Path, series: u64, per_series: i64) {
                     ("cpu".to_string(), format!("{}", i % 16)),
                     (
                         "instance".to_string(),
-                        format!("10.{}.{}.{}:9100", t / 250, t % 250, i % 7),
+                        if unique {
+                            format!("10.{}.{}.{}:9100", t / 250, t % 250, i % 7)
+                        } else {
+                            format!("10.{}.{}.1:9100", t / 250, t % 250)
+                        },
                     ),
                     ("job".to_string(), "node".to_string()),
                     (
                         "mode".to_string(),
                         ["user", "system", "idle", "iowait"][(i % 4) as usize].into(),
                     ),
-                    ("pod".to_string(), format!("node-exporter-{t:05}-{i:04}")),
+                    (
+                        "pod".to_string(),
+                        if unique {
+                            format!("node-exporter-{t:05}-{i:04}")
+                        } else {
+                            format!("node-exporter-{t:05}")
+                        },
+                    ),
                 ];
                 l.sort();
                 l
@@ -307,8 +336,14 @@ fn rss_kib(field: &str) -> u64 {
 
 /// CPU seconds of ringwrite's own threads (core loops, WAL readers), not the sink's.
 fn ringwrite_threads_cpu() -> f64 {
+    let (core, reader) = ringwrite_threads_cpu_split();
+    core + reader
+}
+
+/// CPU seconds of the core loops and of the other ringwrite threads (WAL readers).
+fn ringwrite_threads_cpu_split() -> (f64, f64) {
     let tick = 100.0; // USER_HZ
-    let mut total = 0.0;
+    let (mut core, mut other) = (0.0, 0.0);
     if let Ok(rd) = std::fs::read_dir("/proc/self/task") {
         for t in rd.flatten() {
             let comm = std::fs::read_to_string(t.path().join("comm")).unwrap_or_default();
@@ -321,9 +356,13 @@ fn ringwrite_threads_cpu() -> f64 {
                 let f: Vec<&str> = after.split_whitespace().collect();
                 let ut: f64 = f.get(11).and_then(|v| v.parse().ok()).unwrap_or(0.0);
                 let st: f64 = f.get(12).and_then(|v| v.parse().ok()).unwrap_or(0.0);
-                total += (ut + st) / tick;
+                if comm.starts_with("ringwrite-core") {
+                    core += (ut + st) / tick;
+                } else {
+                    other += (ut + st) / tick;
+                }
             }
         }
     }
-    total
+    (core, other)
 }

@@ -58,6 +58,11 @@ pub enum EncodeError {
          (too much label churn since the last rebuild)"
     )]
     TooManySymbols { limit: usize },
+    #[error(
+        "series with {labels} labels and {bytes} bytes of them is too large to keep \
+         (at most 32767 labels and 4 GiB)"
+    )]
+    SeriesTooLarge { labels: usize, bytes: usize },
     #[error("request uses more than {limit} distinct strings; lower max_samples_per_send")]
     TooManyRequestSymbols { limit: usize },
     #[error(

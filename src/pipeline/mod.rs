@@ -413,7 +413,8 @@ impl Reader {
             cache: SeriesCache::new(
                 &spec.external_labels,
                 &spec.endpoint.config.write_relabel_configs,
-            ),
+            )
+            .rw1_only(format == WireFormat::Rw1),
             shipping: spec.from_start,
             spec,
             endpoint,
@@ -875,11 +876,7 @@ impl Reader {
     /// The `__name__` of a cached series.
     fn series_name(&self, sref: u64) -> Option<Vec<u8>> {
         let series = self.cache.get(sref).ok()?;
-        let interner = self.cache.interner();
-        let interner = interner.read().unwrap_or_else(|p| p.into_inner());
-        let name_id = interner.find(b"__name__")?;
-        let pair = series.symbols().chunks(2).find(|p| p[0] == name_id)?;
-        interner.get(*pair.get(1)?).map(<[u8]>::to_vec)
+        crate::queue::label_value(series.rw1_labels(), b"__name__").map(<[u8]>::to_vec)
     }
 
     /// Every `metadata_config.send_interval`, RW 1.0 endpoints send the metadata seen.

@@ -99,21 +99,30 @@ impl Request for Rw2Request<'_> {
 
 /// Pushes every item of `batch` into `req`, counting what went in.
 fn push_all(req: &mut impl Request, batch: &[Item], series: &ShardSeries, out: &mut Encoded) {
-    // The series of a batch are scattered over memory: load them ahead (see
-    // `EncodedSeries::prefetch`), headers further ahead than the labels they point to.
-    const LABELS_AHEAD: usize = 6;
-    const HEADERS_AHEAD: usize = 12;
-    for (i, it) in batch.iter().enumerate() {
-        if let Some(s) = batch
-            .get(i + HEADERS_AHEAD)
-            .and_then(|n| series.get(n.sref))
-        {
+    // The series of a batch are scattered over memory: each is looked up once,
+    // `AHEAD` items early, and loaded in two steps (see `EncodedSeries::prefetch`): its
+    // header then, the labels it points to half-way.
+    const AHEAD: usize = 16;
+    const HALF: usize = AHEAD / 2;
+    let mut ring: [Option<&EncodedSeries>; AHEAD] = [None; AHEAD];
+    let lookup = |i: usize| batch.get(i).and_then(|n| series.get(n.sref));
+    for (i, slot) in ring.iter_mut().enumerate() {
+        *slot = lookup(i);
+        if let Some(s) = slot {
             s.prefetch();
         }
-        if let Some(s) = batch.get(i + LABELS_AHEAD).and_then(|n| series.get(n.sref)) {
+    }
+    for (i, it) in batch.iter().enumerate() {
+        if let Some(s) = ring[(i + HALF) % AHEAD] {
             s.prefetch_labels();
         }
-        let Some(s) = series.get(it.sref) else {
+        let current = ring[i % AHEAD];
+        let next = lookup(i + AHEAD);
+        if let Some(s) = next {
+            s.prefetch();
+        }
+        ring[i % AHEAD] = next;
+        let Some(s) = current else {
             out.missing += 1;
             continue;
         };

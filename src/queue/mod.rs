@@ -20,7 +20,7 @@ pub use ratelimit::RateLimit;
 pub use router::{Router, ShardHandle};
 pub use series::ShardSeries;
 pub use shard::{age_cutoff, run_shard, SendObserver, ShardContext, ShardSettings};
-pub use tenant::{TenantGroup, Tenants};
+pub use tenant::{label_value, TenantGroup, Tenants};
 
 use crate::encode::EncodedSeries;
 use crate::record::{FloatHistogram, Histogram, SeriesRef};

@@ -164,6 +164,11 @@ impl Router {
 
     /// Queues `msg` for shard `k`. A full queue makes the reader wait (backpressure),
     /// however long it takes, unless the endpoint is stopping.
+    ///
+    /// The reader polls (sleeping 50 µs, doubling up to 1 ms) rather than blocking in
+    /// the channel: a blocked sender must be woken by the shard's core with a futex call
+    /// for every chunk it takes, a system call and an inter-processor interrupt on the
+    /// hottest thread (6 % of its time when the reader runs ahead, perf).
     fn send(&mut self, k: usize, msg: ShardMsg) {
         let tx = &self.shards[k].tx;
         let mut msg = match tx.try_send(msg) {
@@ -175,10 +180,13 @@ impl Router {
             }
         };
         self.enqueue_waits += 1;
+        let mut pause = Duration::from_micros(50);
         loop {
-            match tx.send_timeout(msg, Duration::from_millis(100)) {
+            std::thread::sleep(pause);
+            pause = (pause * 2).min(Duration::from_millis(1));
+            match tx.try_send(msg) {
                 Ok(()) => return,
-                Err(flume::SendTimeoutError::Timeout(m)) => {
+                Err(flume::TrySendError::Full(m)) => {
                     if self
                         .stop
                         .as_ref()
@@ -199,7 +207,7 @@ impl Router {
                     }
                     msg = m;
                 }
-                Err(flume::SendTimeoutError::Disconnected(_)) => {
+                Err(flume::TrySendError::Disconnected(_)) => {
                     tracing::error!(shard = k, "Shard task is gone; what it was sent is lost.");
                     return;
                 }

@@ -122,7 +122,12 @@ pub async fn run_shard(mut ctx: ShardContext) {
                 }
                 ctx.marks.received(chunk.items.len());
                 series.received(chunk.items.len());
-                backlog.extend(chunk.items)
+                if batch.is_empty() && backlog.is_empty() && chunk.items.len() <= max {
+                    // A whole chunk is a batch: no copy.
+                    batch = chunk.items;
+                } else {
+                    backlog.extend(chunk.items)
+                }
             }
             Ok(ShardMsg::Forget(refs)) => series.forget(&refs),
             Ok(ShardMsg::Mark(seq)) => ctx.marks.mark(seq),

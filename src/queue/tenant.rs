@@ -78,7 +78,7 @@ impl Tenants {
 }
 
 /// The value of label `name` in RW 1.0 `Label` messages (each `0x0a len {1: name, 2: value}`).
-pub(crate) fn label_value<'a>(mut rw1: &'a [u8], name: &[u8]) -> Option<&'a [u8]> {
+pub fn label_value<'a>(mut rw1: &'a [u8], name: &[u8]) -> Option<&'a [u8]> {
     while !rw1.is_empty() {
         let (_key, rest) = rw1.split_first()?;
         let (len, rest) = varint(rest)?;
@@ -133,9 +133,9 @@ mod tests {
         )
     }
 
-    fn item(s: &Arc<EncodedSeries>, t: i64) -> Item {
+    fn item(sref: u64, t: i64) -> Item {
         Item {
-            sref: s.id(),
+            sref,
             t,
             kind: ItemKind::Sample { v: 1.0, st: 0 },
         }
@@ -169,16 +169,16 @@ mod tests {
         let b1 = series(&[("__name__", "m"), ("i", "2"), ("tenant", "b")]);
         let none = series(&[("__name__", "m"), ("i", "3")]);
         let batch = vec![
-            item(&a1, 1),
-            item(&b1, 1),
-            item(&none, 1),
-            item(&a1, 2),
-            item(&b1, 2),
-            item(&none, 2),
+            item(1, 1),
+            item(2, 1),
+            item(3, 1),
+            item(1, 2),
+            item(2, 2),
+            item(3, 2),
         ];
         let mut table = ShardSeries::new(1);
-        for s in [&a1, &b1, &none] {
-            table.announce(s.id(), Arc::clone(s));
+        for (sref, s) in [(1, &a1), (2, &b1), (3, &none)] {
+            table.announce(sref, Arc::clone(s));
         }
         let with_default = Tenants::new("tenant", "X-Scope-OrgID", "anonymous").unwrap();
         let groups = with_default.split(batch.clone(), &table);

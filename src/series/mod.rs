@@ -36,7 +36,9 @@ impl Missing {
 
 struct Entry {
     series: Arc<EncodedSeries>,
-    segment: u64,
+    /// Segment that last announced the ref (Prometheus's 8-digit segment numbers fit;
+    /// larger ones saturate, which only keeps the entry longer).
+    segment: u32,
     /// The router epoch in which this series was last announced to its shard (0: never;
     /// see `queue::ShardSeries`).
     announced: u32,
@@ -52,6 +54,13 @@ pub struct SeriesCache {
     interner: Arc<RwLock<SymbolInterner>>,
     relabel: Relabeler,
     label_bytes: usize,
+    /// Keep only RW 1.0 bytes (see [`SeriesCache::rw1_only`]).
+    rw1_only: bool,
+}
+
+/// A segment index as an [`Entry`] keeps it.
+fn seg32(segment: u64) -> u32 {
+    u32::try_from(segment).unwrap_or(u32::MAX)
 }
 
 impl SeriesCache {
@@ -67,7 +76,15 @@ impl SeriesCache {
             interner: Arc::new(RwLock::new(SymbolInterner::new())),
             relabel: Relabeler::new(external_labels, relabel_configs),
             label_bytes: 0,
+            rw1_only: false,
         }
+    }
+
+    /// For an endpoint configured for RW 1.0 (which never switches to RW 2.0): series
+    /// keep only their RW 1.0 bytes, nothing is interned.
+    pub fn rw1_only(mut self, yes: bool) -> SeriesCache {
+        self.rw1_only = yes;
+        self
     }
 
     /// The interner RW 2.0 encoders read symbols from.
@@ -105,7 +122,7 @@ impl SeriesCache {
         // Re-announcement (checkpoint, then segment): refs never change labels, so the
         // earlier outcome stands.
         if let Some(e) = self.entries.get_mut(sref) {
-            e.segment = e.segment.max(segment);
+            e.segment = e.segment.max(seg32(segment));
             return Ok(());
         }
         if let Some(s) = self.dropped.get_mut(sref) {
@@ -116,17 +133,21 @@ impl SeriesCache {
             self.dropped.insert(sref, segment);
             return Ok(());
         };
-        let mut interner = self
-            .interner
-            .write()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        let series = EncodedSeries::new(result, &mut interner)?;
+        let series = if self.rw1_only {
+            EncodedSeries::new_rw1(result)?
+        } else {
+            let mut interner = self
+                .interner
+                .write()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            EncodedSeries::new(result, &mut interner)?
+        };
         self.label_bytes += series.rw1_labels().len();
         self.entries.insert(
             sref,
             Entry {
                 series: Arc::new(series),
-                segment,
+                segment: seg32(segment),
                 announced: 0,
             },
         );
@@ -181,6 +202,10 @@ impl SeriesCache {
         let Some(e) = self.entries.get_mut(sref) else {
             return Ok(());
         };
+        if self.rw1_only {
+            // RW 1.0 sends metadata per family, not per series (see `pipeline::metadata`).
+            return Ok(());
+        }
         let mut interner = self
             .interner
             .write()
@@ -196,7 +221,7 @@ impl SeriesCache {
     /// Marks `sref` as still alive in checkpoint `segment` (before [`SeriesCache::gc`]).
     pub fn touch(&mut self, sref: SeriesRef, segment: u64) {
         if let Some(e) = self.entries.get_mut(sref) {
-            e.segment = e.segment.max(segment);
+            e.segment = e.segment.max(seg32(segment));
         }
         if let Some(s) = self.dropped.get_mut(sref) {
             *s = (*s).max(segment);
@@ -210,7 +235,7 @@ impl SeriesCache {
         let before = self.entries.len() + self.dropped.len();
         let mut freed = 0;
         self.entries.retain(|sref, e| {
-            let keep = e.segment >= cp_index;
+            let keep = e.segment >= seg32(cp_index);
             if !keep {
                 freed += e.series.rw1_labels().len();
                 retired.push(sref);
