@@ -36,23 +36,29 @@ impl Default for SeriesMetadata {
 /// * `name_slots`: when every label name has a fixed slot in the interner (see
 ///   [`SymbolInterner::intern_name`]), the names' RW 2.0 refs, pre-encoded.
 ///
-/// All three live in one allocation (symbols, then the RW 1.0 bytes and the slots), and
-/// the header is kept to 40 bytes: with its `Arc` counts a series costs two heap blocks
-/// of 64 B and its labels rounded to 16 B (bench/pipeline.rs measures bytes per series).
+/// All of it lives in one allocation (symbols, the metadata refs if any, then the RW 1.0
+/// bytes and the slots), and the header is kept to 24 bytes: with its `Arc` counts a
+/// series costs one 48-byte heap block plus its labels rounded up to 16 bytes
+/// (`bench/pipeline.rs` measures bytes per series).
 ///
 /// The encoders merge consecutive items of the same series (same [`EncodedSeries::id`],
 /// its address) into one `TimeSeries`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EncodedSeries {
-    /// `n_symbols` symbol ids, then the RW 1.0 labels (`rw1_len` bytes) and the name slots
-    /// (one byte per label, when `max_slot != 0`), packed into words.
+    /// `n_symbols` symbol ids, the help and unit ids when `meta` says so, then the RW 1.0
+    /// labels (`rw1_len` bytes) and the name slots (one byte per label, when
+    /// `max_slot != 0`), packed into words.
     data: Box<[u32]>,
-    metadata: SeriesMetadata,
     rw1_len: u32,
     n_symbols: u16,
     /// Highest name slot; 0 when the series has no slots.
     max_slot: u8,
+    /// 0: no metadata. Otherwise `META_WORDS | type`: help and unit ids follow the symbols.
+    meta: u8,
 }
+
+/// [`EncodedSeries::meta`] flag: the help and unit ids are stored.
+const META_WORDS: u8 = 0x80;
 
 impl EncodedSeries {
     /// Encodes `labels` (name, value pairs, which must already be sorted by name as
@@ -117,10 +123,10 @@ impl EncodedSeries {
         }));
         Ok(EncodedSeries {
             data: data.into_boxed_slice(),
-            metadata: SeriesMetadata::default(),
             rw1_len,
             n_symbols,
             max_slot,
+            meta: 0,
         })
     }
 
@@ -135,7 +141,7 @@ impl EncodedSeries {
     /// The RW 1.0 bytes and the name slots after them.
     #[inline]
     fn wire(&self) -> &[u8] {
-        let words = &self.data[usize::from(self.n_symbols)..];
+        let words = &self.data[self.wire_start()..];
         // SAFETY: the words are initialised memory; viewing `u32`s as bytes is valid for
         // any bit pattern, and `u8` needs no alignment.
         unsafe { std::slice::from_raw_parts(words.as_ptr().cast::<u8>(), words.len() * 4) }
@@ -198,9 +204,24 @@ impl EncodedSeries {
         unsafe { std::slice::from_raw_parts(ids.as_ptr().cast::<SymbolId>(), ids.len()) }
     }
 
+    /// Index of the first word of the RW 1.0 bytes.
+    #[inline]
+    fn wire_start(&self) -> usize {
+        usize::from(self.n_symbols) + if self.meta == 0 { 0 } else { 2 }
+    }
+
     /// RW 2.0 metadata sent with every `TimeSeries` of this series.
+    #[inline]
     pub fn metadata(&self) -> SeriesMetadata {
-        self.metadata
+        if self.meta == 0 {
+            return SeriesMetadata::default();
+        }
+        let n = usize::from(self.n_symbols);
+        SeriesMetadata {
+            mtype: MetricType::from_byte(self.meta & !META_WORDS),
+            help: SymbolId(self.data[n]),
+            unit: SymbolId(self.data[n + 1]),
+        }
     }
 
     /// Records the series' metadata (from a WAL metadata record) for RW 2.0.
@@ -211,11 +232,14 @@ impl EncodedSeries {
         help: &[u8],
         unit: &[u8],
     ) -> Result<(), EncodeError> {
-        self.metadata = SeriesMetadata {
-            mtype,
-            help: interner.intern(help)?,
-            unit: interner.intern(unit)?,
-        };
+        let (help, unit) = (interner.intern(help)?, interner.intern(unit)?);
+        let n = usize::from(self.n_symbols);
+        let mut data: Vec<u32> = Vec::with_capacity(self.data.len() + 2);
+        data.extend_from_slice(&self.data[..n]);
+        data.extend([help.0, unit.0]);
+        data.extend_from_slice(&self.data[self.wire_start()..]);
+        self.data = data.into_boxed_slice();
+        self.meta = META_WORDS | mtype as u8;
         Ok(())
     }
 }
@@ -290,6 +314,38 @@ mod tests {
             vec![&b"__name__"[..], b"up", b"job", b"node", b"z", b""]
         );
         assert_eq!(s.symbols()[5], SymbolId::EMPTY);
+    }
+
+    #[test]
+    #[cfg(target_pointer_width = "64")]
+    fn the_header_stays_small() {
+        // With the Arc counts: 40 bytes, a 48-byte malloc block (see the type's docs).
+        assert_eq!(std::mem::size_of::<EncodedSeries>(), 24);
+    }
+
+    #[test]
+    fn metadata_keeps_labels_symbols_and_slots() {
+        let mut interner = SymbolInterner::new();
+        let pairs: Vec<(&[u8], &[u8])> = vec![(b"__name__", b"up"), (b"job", b"node")];
+        let mut s = EncodedSeries::new(pairs.iter().copied(), &mut interner).unwrap();
+        let before = (
+            s.rw1_labels().to_vec(),
+            s.symbols().to_vec(),
+            s.name_slots().0.to_vec(),
+        );
+        s.set_metadata(&mut interner, MetricType::Gauge, b"h", b"seconds")
+            .unwrap();
+        assert_eq!(
+            (
+                s.rw1_labels().to_vec(),
+                s.symbols().to_vec(),
+                s.name_slots().0.to_vec()
+            ),
+            before
+        );
+        let m = s.metadata();
+        assert_eq!(m.mtype, MetricType::Gauge);
+        assert_eq!(interner.get(m.unit), Some(&b"seconds"[..]));
     }
 
     #[test]
