@@ -812,11 +812,12 @@ impl Reader {
                     match e {
                         Ok(e) => {
                             n_in += 1;
-                            let labels = e
+                            let labels: crate::queue::OwnedLabels = e
                                 .labels
                                 .iter()
                                 .map(|(n, v)| (Box::from(n), Box::from(v)))
                                 .collect();
+                            let labels = Box::new(labels);
                             self.route(e.sref, e.t, ItemKind::Exemplar { v: e.v, labels });
                         }
                         Err(err) => r = Err(err),
