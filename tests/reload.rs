@@ -226,6 +226,7 @@ fn sighup_and_post_reload_restart_only_what_changed() {
             .args([
                 "--web.listen-address",
                 &format!("127.0.0.1:{port}"),
+                "--web.enable-lifecycle",
                 "--cores",
                 "0",
                 "--from-start",
@@ -492,6 +493,7 @@ fn not_ready_while_shutting_down() {
             .args([
                 "--web.listen-address",
                 &format!("127.0.0.1:{port}"),
+                "--web.enable-lifecycle",
                 "--cores",
                 "0",
                 "--from-start",
@@ -551,7 +553,11 @@ fn not_ready_while_shutting_down() {
         String::from_utf8_lossy(&ok.stdout),
         "200 ringwrite is Healthy.\n"
     );
-    child.signal(libc::SIGTERM);
+    // POST /-/quit (--web.enable-lifecycle) stops like SIGTERM: flush, then exit.
+    assert_eq!(
+        request(port, "POST", "/-/quit"),
+        (200, "Requesting termination... Goodbye!".to_string())
+    );
     wait_for(
         "503 from /-/ready during the flush",
         Duration::from_secs(3),

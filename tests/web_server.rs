@@ -44,9 +44,9 @@ fn start() -> (WebServer, Registry, Arc<FakeControl>) {
     reg.counter("ringwrite_test_total", "Test.", &[("k", "v")])
         .add(7);
     let control = Arc::new(FakeControl::default());
-    let opts = WebOptions {
-        listen: "127.0.0.1:0".parse().expect("addr"),
-    };
+    let opts = WebOptions::from_listen_address("127.0.0.1:0")
+        .expect("addr")
+        .lifecycle(true);
     let server = serve(opts, reg.clone(), control.clone()).expect("serve");
     (server, reg, control)
 }
@@ -167,6 +167,24 @@ fn healthy_ready_and_head() {
     // HTTP/1.0 clients get an answer too.
     let r = send(addr, b"GET /-/healthy HTTP/1.0\r\n\r\n");
     assert_eq!(r.status, 200);
+    server.shutdown();
+}
+
+#[test]
+fn lifecycle_routes_are_forbidden_without_the_flag() {
+    let control = Arc::new(FakeControl::default());
+    let opts = WebOptions::from_listen_address("127.0.0.1:0").expect("addr");
+    let server = serve(opts, Registry::new(), control.clone()).expect("serve");
+    let addr = server.local_addr();
+    for path in ["/-/reload", "/-/quit"] {
+        let r = request(addr, "POST", path);
+        assert_eq!(
+            (r.status, r.body.as_str()),
+            (403, "Lifecycle API is not enabled.\n"),
+            "{path}"
+        );
+    }
+    assert_eq!(control.reloads.load(Ordering::SeqCst), 0);
     server.shutdown();
 }
 
@@ -347,9 +365,7 @@ fn shutdown_stops_listening_and_is_prompt() {
 #[test]
 fn binding_a_taken_port_is_an_error() {
     let (server, reg, control) = start();
-    let opts = WebOptions {
-        listen: server.local_addr(),
-    };
+    let opts = WebOptions::from_listen_address(&server.local_addr().to_string()).expect("addr");
     let err = serve(opts, reg, control).expect_err("port is taken");
     assert_eq!(err.kind(), std::io::ErrorKind::AddrInUse);
 }

@@ -106,6 +106,10 @@ pub struct RunArgs {
     /// `:port`). Default: `ringwrite.web_listen_address`, else `0.0.0.0:9096`.
     #[arg(long = "web.listen-address", value_name = "ADDR")]
     pub web_listen_address: Option<String>,
+    /// Serve `POST /-/reload` and `POST /-/quit` (403 without it, as in Prometheus;
+    /// SIGHUP reloads either way).
+    #[arg(long = "web.enable-lifecycle")]
+    pub web_enable_lifecycle: bool,
     /// Cores to pin event loops to: `auto` or a list like `0,1` or `2-5`. Default:
     /// `ringwrite.cores`, else `auto` (every core this process may run on).
     #[arg(long = "cores", value_name = "LIST")]

@@ -95,12 +95,13 @@ pub fn run(args: &RunArgs) -> anyhow::Result<i32> {
         views: OnceLock::new(),
         cores: OnceLock::new(),
     });
-    let web_opts =
-        crate::web::WebOptions::from_listen_address(&listen).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let web_opts = crate::web::WebOptions::from_listen_address(&listen)
+        .map_err(|e| anyhow::anyhow!("{e}"))?
+        .lifecycle(args.web_enable_lifecycle);
     let web = crate::web::serve(web_opts, registry.clone(), control.clone())
         .map_err(|e| anyhow::anyhow!("--web.listen-address {listen}: {e}"))?;
-    tracing::info!(address = %web.local_addr(),
-        "Serving /metrics, /-/healthy, /-/ready, /-/reload, /status.");
+    tracing::info!(address = %web.local_addr(), lifecycle = args.web_enable_lifecycle,
+        "Serving /metrics, /-/healthy, /-/ready, /status (and /-/reload, /-/quit with --web.enable-lifecycle).");
     let cores = Arc::new(Cores::start(&core_ids)?);
     crate::metrics::register_build_info(&registry);
     crate::metrics::register_process_metrics(&registry);
@@ -311,6 +312,11 @@ impl crate::web::Control for RunControl {
 
     fn reload(&self) -> Result<(), String> {
         self.reload_now()
+    }
+
+    fn quit(&self) {
+        tracing::info!("Termination requested over /-/quit.");
+        super::signal::request_stop();
     }
 
     fn status(&self) -> Option<StatusReport> {

@@ -33,7 +33,12 @@ fn route(signals: &[libc::c_int]) {
     }
 }
 
-/// Whether SIGINT or SIGTERM arrived.
+/// Asks for the same clean stop as SIGTERM (`/-/quit`).
+pub fn request_stop() {
+    INTERRUPTED.store(true, Ordering::SeqCst);
+}
+
+/// Whether SIGINT or SIGTERM arrived (or [`request_stop`] was called).
 pub fn interrupted() -> bool {
     INTERRUPTED.load(Ordering::Relaxed)
 }

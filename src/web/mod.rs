@@ -8,9 +8,13 @@
 //! | `/-/healthy`         | GET, HEAD  | 200 `ringwrite is Healthy.\n`                              |
 //! | `/-/ready`           | GET, HEAD  | 200 `ringwrite is Ready.\n`, or 503 `Service Unavailable`  |
 //! | `/-/reload`          | POST, PUT  | 200, or 500 `failed to reload config: <error>\n`; GET 405 |
+//! | `/-/quit`            | POST, PUT  | 200 `Requesting termination... Goodbye!`, then a SIGTERM-like stop |
 //! | `/status`            | GET, HEAD  | 200 HTML per-endpoint status ([`status`])                  |
 //! | `/api/v1/status`     | GET, HEAD  | 200 the same as JSON, `{"status":"success","data":{..}}`   |
 //! | anything else        |            | 404                                                        |
+//!
+//! `/-/reload` and `/-/quit` answer 403 `Lifecycle API is not enabled.` unless the server was
+//! started with `--web.enable-lifecycle`, as Prometheus does (SIGHUP reloads either way).
 //!
 //! Plain blocking std I/O on its own threads, away from the monoio cores: this serves a
 //! scrape every few seconds, not traffic. Robustness comes from limits: an 8 KiB request
@@ -48,12 +52,15 @@ pub const DEFAULT_LISTEN_ADDRESS: &str = "0.0.0.0:9096";
 pub struct WebOptions {
     /// The address to listen on, like Prometheus's `--web.listen-address`.
     pub listen: SocketAddr,
+    /// `--web.enable-lifecycle`: serve `/-/reload` and `/-/quit` (403 otherwise).
+    pub enable_lifecycle: bool,
 }
 
 impl Default for WebOptions {
     fn default() -> WebOptions {
         WebOptions {
             listen: SocketAddr::from(([0, 0, 0, 0], 9096)),
+            enable_lifecycle: false,
         }
     }
 }
@@ -64,7 +71,14 @@ impl WebOptions {
     pub fn from_listen_address(addr: &str) -> Result<WebOptions, WebError> {
         Ok(WebOptions {
             listen: parse_listen_address(addr)?,
+            enable_lifecycle: false,
         })
+    }
+
+    /// With `--web.enable-lifecycle` (`/-/reload`, `/-/quit`) on or off.
+    pub fn lifecycle(mut self, enable: bool) -> WebOptions {
+        self.enable_lifecycle = enable;
+        self
     }
 }
 
@@ -74,6 +88,8 @@ pub trait Control: Send + Sync + 'static {
     fn ready(&self) -> bool;
     /// Applies the config file again; the error text is shown to the caller of `/-/reload`.
     fn reload(&self) -> Result<(), String>;
+    /// Starts a clean stop, as SIGTERM does (`/-/quit`). The default does nothing.
+    fn quit(&self) {}
     /// What `/status` and `/api/v1/status` show; `None` (the default) answers 404.
     fn status(&self) -> Option<status::StatusReport> {
         None
@@ -124,6 +140,7 @@ pub fn serve(
         stop: AtomicBool::new(false),
         active: AtomicUsize::new(0),
         limits: request::Limits::default(),
+        lifecycle: opts.enable_lifecycle,
     });
     let thread_shared = Arc::clone(&shared);
     let thread = std::thread::Builder::new()

@@ -62,7 +62,14 @@ impl Response {
 }
 
 /// Answers one request.
-pub(crate) fn route(req: &Request, registry: &Registry, control: &dyn Control) -> Response {
+///
+/// `lifecycle` (`--web.enable-lifecycle`) turns on `/-/reload` and `/-/quit`.
+pub(crate) fn route(
+    req: &Request,
+    registry: &Registry,
+    control: &dyn Control,
+    lifecycle: bool,
+) -> Response {
     let read_only = matches!(req.method.as_str(), "GET" | "HEAD");
     match req.path.as_str() {
         "/metrics" if read_only => Response {
@@ -91,6 +98,17 @@ pub(crate) fn route(req: &Request, registry: &Registry, control: &dyn Control) -
         "/metrics" | "/-/healthy" | "/-/ready" | "/status" | "/api/v1/status" => {
             Response::method_not_allowed("GET, HEAD", "Only GET or HEAD requests allowed")
         }
+        "/-/reload" | "/-/quit" if !lifecycle => match req.method.as_str() {
+            "POST" | "PUT" => Response::text(403, "Lifecycle API is not enabled.\n"),
+            _ => Response::method_not_allowed("POST, PUT", "Only POST or PUT requests allowed"),
+        },
+        "/-/quit" => match req.method.as_str() {
+            "POST" | "PUT" => {
+                control.quit();
+                Response::text(200, "Requesting termination... Goodbye!")
+            }
+            _ => Response::method_not_allowed("POST, PUT", "Only POST or PUT requests allowed"),
+        },
         "/-/reload" => match req.method.as_str() {
             "POST" | "PUT" => match control.reload() {
                 Ok(()) => Response::text(200, ""),
@@ -106,6 +124,7 @@ pub(crate) fn reason_phrase(status: u16) -> &'static str {
     match status {
         200 => "OK",
         400 => "Bad Request",
+        403 => "Forbidden",
         404 => "Not Found",
         405 => "Method Not Allowed",
         408 => "Request Timeout",
@@ -127,12 +146,16 @@ mod tests {
     struct Fake {
         ready: AtomicBool,
         reloads: AtomicUsize,
+        quits: AtomicUsize,
         fail: bool,
     }
 
     impl Control for Fake {
         fn ready(&self) -> bool {
             self.ready.load(Ordering::Relaxed)
+        }
+        fn quit(&self) {
+            self.quits.fetch_add(1, Ordering::Relaxed);
         }
         fn reload(&self) -> Result<(), String> {
             self.reloads.fetch_add(1, Ordering::Relaxed);
@@ -158,6 +181,7 @@ mod tests {
         let ok = Fake {
             ready: AtomicBool::new(true),
             reloads: AtomicUsize::new(0),
+            quits: AtomicUsize::new(0),
             fail: false,
         };
         let table: &[(&str, &str, u16, &str)] = &[
@@ -186,9 +210,11 @@ mod tests {
             ("GET", "/api/v1/status", 404, "404 page not found\n"),
             ("POST", "/status", 405, "Only GET or HEAD requests allowed"),
             ("GET", "/metrics/", 404, "404 page not found\n"),
+            ("GET", "/-/quit", 405, "Only POST or PUT requests allowed"),
+            ("POST", "/-/quit", 200, "Requesting termination... Goodbye!"),
         ];
         for &(method, path, status, body) in table {
-            let r = route(&req(method, path), &reg, &ok);
+            let r = route(&req(method, path), &reg, &ok, true);
             assert_eq!(
                 (r.status, String::from_utf8_lossy(&r.body).as_ref()),
                 (status, body),
@@ -196,7 +222,8 @@ mod tests {
             );
         }
         assert_eq!(ok.reloads.load(Ordering::Relaxed), 2, "GET never reloads");
-        let r = route(&req("GET", "/metrics"), &reg, &ok);
+        assert_eq!(ok.quits.load(Ordering::Relaxed), 1, "GET never quits");
+        let r = route(&req("GET", "/metrics"), &reg, &ok, true);
         assert_eq!(r.content_type, "text/plain; version=0.0.4; charset=utf-8");
     }
 
@@ -206,16 +233,42 @@ mod tests {
         let bad = Fake {
             ready: AtomicBool::new(false),
             reloads: AtomicUsize::new(0),
+            quits: AtomicUsize::new(0),
             fail: true,
         };
-        let r = route(&req("GET", "/-/ready"), &reg, &bad);
+        let r = route(&req("GET", "/-/ready"), &reg, &bad, true);
         assert_eq!(
             (r.status, r.body.as_slice()),
             (503, &b"Service Unavailable"[..])
         );
-        let r = route(&req("POST", "/-/reload"), &reg, &bad);
+        let r = route(&req("POST", "/-/reload"), &reg, &bad, true);
         assert_eq!(r.status, 500);
         assert_eq!(r.body, b"failed to reload config: bad yaml at line 3\n");
+    }
+
+    #[test]
+    fn lifecycle_routes_need_the_flag() {
+        let reg = Registry::new();
+        let c = Fake {
+            ready: AtomicBool::new(true),
+            reloads: AtomicUsize::new(0),
+            quits: AtomicUsize::new(0),
+            fail: false,
+        };
+        for (method, path, status, body) in [
+            ("POST", "/-/reload", 403, "Lifecycle API is not enabled.\n"),
+            ("PUT", "/-/quit", 403, "Lifecycle API is not enabled.\n"),
+            ("GET", "/-/reload", 405, "Only POST or PUT requests allowed"),
+        ] {
+            let r = route(&req(method, path), &reg, &c, false);
+            assert_eq!(
+                (r.status, String::from_utf8_lossy(&r.body).as_ref()),
+                (status, body),
+                "{method} {path}"
+            );
+        }
+        assert_eq!(c.reloads.load(Ordering::Relaxed), 0);
+        assert_eq!(c.quits.load(Ordering::Relaxed), 0);
     }
 
     #[test]

@@ -41,6 +41,8 @@ pub(crate) struct Shared {
     pub stop: AtomicBool,
     pub active: AtomicUsize,
     pub limits: Limits,
+    /// `--web.enable-lifecycle`.
+    pub lifecycle: bool,
 }
 
 /// Runs until `shared.stop` is set and a connection (the waker's) arrives.
@@ -89,7 +91,12 @@ fn serve_connection(mut stream: TcpStream, shared: &Shared) {
         }
     };
     let response = catch_unwind(AssertUnwindSafe(|| {
-        route(&req, &shared.registry, shared.control.as_ref())
+        route(
+            &req,
+            &shared.registry,
+            shared.control.as_ref(),
+            shared.lifecycle,
+        )
     }))
     .unwrap_or_else(|_| {
         tracing::error!(method = %req.method, path = %req.path, "Web handler panicked.");
