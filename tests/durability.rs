@@ -86,18 +86,45 @@ fn samples_before(wal: &Path, pos: Position) -> u64 {
     n
 }
 
-#[test]
-fn kill_9_mid_stream_then_restart_loses_nothing() {
+/// A WAL directory, a state directory, a log file and a recording HTTP/1.1 receiver.
+struct Setup {
+    tmp: tempfile::TempDir,
+    wal: PathBuf,
+    state: PathBuf,
+    log: PathBuf,
+    rec: Arc<Recorder>,
+    sink: Sink,
+}
+
+fn setup() -> Setup {
     let tmp = tempfile::tempdir().unwrap();
     let wal: PathBuf = tmp.path().join("wal");
-    let state = tmp.path().join("state");
-    let log = tmp.path().join("ringwrite.log");
     std::fs::create_dir_all(&wal).unwrap();
     let rec = Arc::new(Recorder::new(0));
     let sink = Sink::builder(SinkTransport::Http1)
         .handler(rec.clone())
         .start()
         .unwrap();
+    Setup {
+        state: tmp.path().join("state"),
+        log: tmp.path().join("ringwrite.log"),
+        wal,
+        tmp,
+        rec,
+        sink,
+    }
+}
+
+#[test]
+fn kill_9_mid_stream_then_restart_loses_nothing() {
+    let Setup {
+        tmp,
+        wal,
+        state,
+        log,
+        rec,
+        sink,
+    } = setup();
     let cfg = tmp.path().join("ringwrite.yml");
     std::fs::write(
         &cfg,
@@ -171,5 +198,67 @@ fn kill_9_mid_stream_then_restart_loses_nothing() {
     assert!(d.duplicates <= bound, "{d:?} bound {bound}");
     // The restart resumed: it did not resend from the start of the WAL.
     assert!(before_saved > 0, "the saved position covers nothing");
+    sink.shutdown();
+}
+
+#[test]
+fn a_renamed_endpoint_resumes_where_its_old_name_stopped() {
+    let Setup {
+        tmp,
+        wal,
+        state,
+        log,
+        rec,
+        sink,
+    } = setup();
+    let cfg = tmp.path().join("ringwrite.yml");
+    let write_cfg = |name: &str| {
+        std::fs::write(
+            &cfg,
+            format!(
+                "remote_write:\n- url: {}\n  name: {name}\n  queue_config: {{batch_send_deadline: 50ms, max_samples_per_send: 500}}\n",
+                sink.url()
+            ),
+        )
+        .unwrap()
+    };
+    write_cfg("before");
+    let (series, scrapes, every) = (100u64, 300i64, Duration::from_millis(10));
+    let w = wal.clone();
+    let writer = std::thread::spawn(move || write_steadily(&w, series, scrapes, every));
+    std::thread::sleep(Duration::from_millis(200));
+    let (mut rw, _) = start_run(&cfg, &wal, &state, &log);
+    std::thread::sleep(Duration::from_millis(1000));
+    let (status, clean) = rw.terminate(Duration::from_secs(30));
+    assert!(clean && status.success(), "ringwrite exit: {status:?}");
+    let shipped = rec.samples.load(Ordering::SeqCst);
+    assert!(shipped > 0, "nothing shipped under the old name");
+    // Renamed while stopped; the WAL keeps growing meanwhile.
+    write_cfg("after");
+    std::thread::sleep(Duration::from_millis(500));
+    let (mut rw, _) = start_run(&cfg, &wal, &state, &log);
+    let want = writer.join().unwrap();
+    wait_for("every sample", Duration::from_secs(60), || {
+        compare(&want, &rec.snapshot()).missing == 0
+    });
+    let (status, clean) = rw.terminate(Duration::from_secs(30));
+    assert!(clean && status.success(), "ringwrite exit: {status:?}");
+    let d = compare(&want, &rec.snapshot());
+    let log_text = std::fs::read_to_string(&log).unwrap_or_default();
+    assert!(
+        log_text.contains("now belongs to a renamed endpoint"),
+        "{log_text}"
+    );
+    // Resumed where "before" stopped: without the adoption, "after" would be a first start
+    // (here with --from-start, so everything again; without it, a gap).
+    assert_eq!(d.missing, 0, "{d:?}");
+    assert_eq!(
+        d.duplicates, 0,
+        "{d:?} ({shipped} shipped before the rename)"
+    );
+    assert_eq!(d.unexpected, 0, "{d:?}");
+    let store = ProgressStore::open(&state).unwrap();
+    assert!(store.load("name-before").unwrap().is_none());
+    assert!(store.load("name-after").unwrap().is_some());
     sink.shutdown();
 }

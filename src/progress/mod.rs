@@ -15,7 +15,7 @@
 
 mod store;
 
-pub use store::{ProgressError, ProgressStore, Saved};
+pub use store::{ProgressError, ProgressStore, Saved, Wanted};
 
 use crate::wal::reader::Position;
 use std::collections::VecDeque;

@@ -138,6 +138,64 @@ impl ProgressStore {
     }
 }
 
+/// An endpoint about to start, for [`ProgressStore::adopt_renamed`].
+#[derive(Debug, Clone)]
+pub struct Wanted {
+    /// Its progress key ([`ProgressStore::key`]).
+    pub key: String,
+    /// Its redacted URL, as saved in progress files.
+    pub url: String,
+}
+
+impl ProgressStore {
+    /// Progress left by a renamed endpoint: for each wanted endpoint with no file of its
+    /// own, a file that no configured endpoint owns and that was saved for the same URL
+    /// becomes its file (renamed), when exactly one such file and one such endpoint exist.
+    /// Without this a renamed endpoint would start as on a first start, at the end of the
+    /// WAL, and skip what arrived while it was down. Returns the adoptions (old key, new
+    /// key); the caller logs them.
+    pub fn adopt_renamed(&self, wanted: &[Wanted]) -> Vec<(String, String)> {
+        let Ok(dir) = std::fs::read_dir(&self.dir) else {
+            return Vec::new();
+        };
+        let owned: std::collections::HashSet<&str> =
+            wanted.iter().map(|w| w.key.as_str()).collect();
+        // Orphaned files by URL.
+        let mut orphans: std::collections::HashMap<String, Vec<String>> =
+            std::collections::HashMap::new();
+        for entry in dir.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let Some(key) = name.strip_suffix(".progress") else {
+                continue;
+            };
+            if owned.contains(key) {
+                continue;
+            }
+            if let Ok(Some(saved)) = self.load(key) {
+                orphans.entry(saved.url).or_default().push(key.to_string());
+            }
+        }
+        let mut adopted = Vec::new();
+        for w in wanted {
+            if self.path(&w.key).exists() {
+                continue;
+            }
+            let same_url = wanted
+                .iter()
+                .filter(|o| o.url == w.url && !self.path(&o.key).exists())
+                .count();
+            let Some([old]) = orphans.get(&w.url).map(Vec::as_slice) else {
+                continue;
+            };
+            if same_url == 1 && std::fs::rename(self.path(old), self.path(&w.key)).is_ok() {
+                let _ = File::open(&self.dir).and_then(|d| d.sync_all());
+                adopted.push((old.clone(), w.key.clone()));
+            }
+        }
+        adopted
+    }
+}
+
 fn one_line(s: &str) -> String {
     s.replace(['\n', '\r'], " ")
 }
@@ -188,6 +246,88 @@ fn parse(text: &str, path: &Path) -> Result<Saved, ProgressError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn saved(name: &str, url: &str, segment: u64) -> Saved {
+        Saved {
+            endpoint: name.into(),
+            url: url.into(),
+            position: Position { segment, offset: 0 },
+            updated_unix_ms: 1,
+        }
+    }
+
+    #[test]
+    fn a_renamed_endpoint_adopts_its_old_progress() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = ProgressStore::open(dir.path()).unwrap();
+        let (old, new) = ("name-old", "name-new");
+        store.save(old, &saved("old", "http://a/push", 7)).unwrap();
+        store
+            .save("name-b", &saved("b", "http://b/push", 3))
+            .unwrap();
+        let wanted = [
+            Wanted {
+                key: new.into(),
+                url: "http://a/push".into(),
+            },
+            Wanted {
+                key: "name-b".into(),
+                url: "http://b/push".into(),
+            },
+        ];
+        assert_eq!(
+            store.adopt_renamed(&wanted),
+            vec![(old.to_string(), new.to_string())]
+        );
+        assert_eq!(store.load(new).unwrap().unwrap().position.segment, 7);
+        assert_eq!(store.load(old).unwrap(), None);
+        // Done once: nothing left to adopt.
+        assert!(store.adopt_renamed(&wanted).is_empty());
+    }
+
+    #[test]
+    fn ambiguous_or_owned_progress_is_not_adopted() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = ProgressStore::open(dir.path()).unwrap();
+        store
+            .save("name-x", &saved("x", "http://a/push", 1))
+            .unwrap();
+        store
+            .save("name-y", &saved("y", "http://a/push", 2))
+            .unwrap();
+        // Two orphans for one URL: which one is the old name is unknown.
+        let one = [Wanted {
+            key: "name-z".into(),
+            url: "http://a/push".into(),
+        }];
+        assert!(store.adopt_renamed(&one).is_empty());
+        // Two new endpoints for one orphan: same.
+        std::fs::remove_file(store.path("name-y")).unwrap();
+        let two = [
+            Wanted {
+                key: "name-z".into(),
+                url: "http://a/push".into(),
+            },
+            Wanted {
+                key: "name-w".into(),
+                url: "http://a/push".into(),
+            },
+        ];
+        assert!(store.adopt_renamed(&two).is_empty());
+        // A file whose endpoint is still configured is never taken.
+        let owned = [
+            Wanted {
+                key: "name-x".into(),
+                url: "http://a/push".into(),
+            },
+            Wanted {
+                key: "name-z".into(),
+                url: "http://a/push".into(),
+            },
+        ];
+        assert!(store.adopt_renamed(&owned).is_empty());
+        assert!(store.path("name-x").exists());
+    }
 
     #[test]
     fn save_then_load_round_trips_and_replaces() {

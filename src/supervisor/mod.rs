@@ -156,6 +156,7 @@ impl Supervisor {
             reload_metrics,
         };
         let endpoints = sup.config.remote_write.clone();
+        sup.adopt_renamed(&endpoints);
         let mut failures = Vec::new();
         for e in endpoints {
             let external = sup.config.external_labels.clone();
@@ -305,6 +306,8 @@ impl Supervisor {
                 None => to_start.push(new_i),
             }
         }
+        // Stopped endpoints have saved their last position: a renamed one's file can move.
+        self.adopt_renamed(&new.remote_write);
         let mut failures = Vec::new();
         for &i in &to_start {
             let e = &new.remote_write[i];
@@ -321,6 +324,25 @@ impl Supervisor {
         }
         self.running = running;
         (summary, failures)
+    }
+
+    /// Gives a renamed endpoint the progress its old name saved (see
+    /// [`ProgressStore::adopt_renamed`](crate::progress::ProgressStore::adopt_renamed)).
+    fn adopt_renamed(&self, endpoints: &[EndpointConfig]) {
+        let Some(store) = &self.settings.progress else {
+            return;
+        };
+        let wanted: Vec<crate::progress::Wanted> = endpoints
+            .iter()
+            .map(|e| crate::progress::Wanted {
+                key: crate::progress::ProgressStore::key(e.config.name.as_deref(), &e.config.url),
+                url: e.url_redacted(),
+            })
+            .collect();
+        for (old, new) in store.adopt_renamed(&wanted) {
+            tracing::info!(from = %old, to = %new,
+                "Saved progress of an endpoint no longer configured, for the same URL, now belongs to a renamed endpoint.");
+        }
     }
 
     /// Removes the exported series of a stopped endpoint that the new config does not
