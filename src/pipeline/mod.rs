@@ -835,7 +835,9 @@ impl Reader {
         }
     }
 
-    #[inline]
+    /// Queues one item for its shard: the per-sample path, kept small enough to inline
+    /// into the record loops; drops go through the out-of-line [`Reader::route_missing`].
+    #[inline(always)]
     fn route(&mut self, sref: u64, t: i64, kind: ItemKind) {
         // Too old: checked before the series is announced, so an announcement is never
         // lost with a dropped item.
@@ -845,33 +847,38 @@ impl Reader {
         }
         match self.cache.announce(sref, self.router.epoch()) {
             Ok(announce) => self.router.route(Item { sref, t, kind }, announce),
-            Err(missing) => {
-                let kind = match kind {
-                    ItemKind::Sample { .. } => Kind::Samples,
-                    ItemKind::Exemplar { .. } => Kind::Exemplars,
-                    _ => Kind::Histograms,
-                };
-                let loss = match missing {
-                    crate::series::Missing::Dropped => Loss::DroppedSeries,
-                    crate::series::Missing::Unknown => {
-                        self.stats
-                            .dropped_unknown_series
-                            .fetch_add(1, Ordering::Relaxed);
-                        Loss::UnknownSeries
-                    }
-                };
-                self.stats.queue.drops.add(kind, loss, 1);
-                self.stats
-                    .queue
-                    .data_dropped
-                    .fetch_add(1, Ordering::Relaxed);
-                tracing::debug!(
-                    sref,
-                    reason = missing.reason(),
-                    "Dropped sample for a series with no labels."
-                );
-            }
+            Err(missing) => self.route_missing(sref, &kind, missing),
         }
+    }
+
+    /// Counts (and debug-logs) an item whose series has no labels.
+    #[cold]
+    #[inline(never)]
+    fn route_missing(&mut self, sref: u64, kind: &ItemKind, missing: crate::series::Missing) {
+        let kind = match kind {
+            ItemKind::Sample { .. } => Kind::Samples,
+            ItemKind::Exemplar { .. } => Kind::Exemplars,
+            _ => Kind::Histograms,
+        };
+        let loss = match missing {
+            crate::series::Missing::Dropped => Loss::DroppedSeries,
+            crate::series::Missing::Unknown => {
+                self.stats
+                    .dropped_unknown_series
+                    .fetch_add(1, Ordering::Relaxed);
+                Loss::UnknownSeries
+            }
+        };
+        self.stats.queue.drops.add(kind, loss, 1);
+        self.stats
+            .queue
+            .data_dropped
+            .fetch_add(1, Ordering::Relaxed);
+        tracing::debug!(
+            sref,
+            reason = missing.reason(),
+            "Dropped sample for a series with no labels."
+        );
     }
 
     /// The `__name__` of a cached series.
