@@ -162,8 +162,11 @@ pub enum ConfigWarning {
         capacity: usize,
         max_samples_per_send: usize,
     },
-    /// `round_robin_dns: true` has no effect in ringwrite.
-    #[error("remote_write{endpoint}: round_robin_dns is ignored by ringwrite")]
+    /// `round_robin_dns: true` has no effect in ringwrite: it always does this.
+    #[error(
+        "remote_write{endpoint}: round_robin_dns has no effect: ringwrite always resolves the \
+         host again for each new connection and starts each at the next address"
+    )]
     RoundRobinDnsIgnored { endpoint: String },
     /// `min_version` TLS10/TLS11: rustls negotiates 1.2 or 1.3 only.
     #[error(
