@@ -249,3 +249,87 @@ impl Router {
         done == n
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::encode::SymbolInterner;
+    use crate::queue::ItemKind;
+
+    fn series(name: &str) -> Arc<EncodedSeries> {
+        let mut i = SymbolInterner::new();
+        Arc::new(EncodedSeries::new([(&b"__name__"[..], name.as_bytes())], &mut i).unwrap())
+    }
+
+    fn item(sref: SeriesRef, t: i64) -> Item {
+        Item {
+            sref,
+            t,
+            kind: ItemKind::Sample { v: 0.0, st: 0 },
+        }
+    }
+
+    /// A router over `n` shards and the receiving ends of their queues.
+    fn router(n: usize) -> (Router, Vec<flume::Receiver<ShardMsg>>) {
+        let mut r = Router::new(QueueStats::new(), 64);
+        let (handles, rxs): (Vec<_>, Vec<_>) = (0..n)
+            .map(|_| {
+                let (tx, rx) = flume::bounded(16);
+                (ShardHandle { tx }, rx)
+            })
+            .unzip();
+        r.set_shards(handles);
+        (r, rxs)
+    }
+
+    #[test]
+    fn announcements_travel_with_the_first_items_of_their_shard() {
+        let (mut r, rxs) = router(2);
+        let epoch = r.epoch();
+        assert_ne!(epoch, 0, "0 means never announced");
+        let (a, b) = (series("a"), series("b"));
+        r.route(item(4, 1), Some(Arc::clone(&a)));
+        r.route(item(4, 2), None);
+        r.route(item(5, 1), Some(Arc::clone(&b)));
+        r.flush();
+        for (k, (sref, s, ts)) in [(0, (4, &a, vec![1, 2])), (1, (5, &b, vec![1]))] {
+            match rxs[k].try_recv() {
+                Ok(ShardMsg::Items(chunk)) => {
+                    assert_eq!(chunk.series.len(), 1, "shard {k}");
+                    assert_eq!(chunk.series[0].0, sref);
+                    assert!(Arc::ptr_eq(&chunk.series[0].1, s));
+                    let got: Vec<i64> = chunk.items.iter().map(|i| i.t).collect();
+                    assert_eq!(got, ts, "shard {k}");
+                }
+                _ => panic!("shard {k}: no chunk"),
+            }
+        }
+        // A new set of shards is a new epoch: callers announce every series again.
+        let (handles, _rx): (Vec<_>, Vec<_>) = (0..3)
+            .map(|_| {
+                let (tx, rx) = flume::bounded(16);
+                (ShardHandle { tx }, rx)
+            })
+            .unzip();
+        r.set_shards(handles);
+        assert_ne!(r.epoch(), epoch);
+    }
+
+    #[test]
+    fn forget_follows_the_items_routed_before_it() {
+        let (mut r, rxs) = router(2);
+        r.route(item(2, 1), Some(series("x")));
+        r.route(item(3, 1), Some(series("y")));
+        r.forget(&[2, 3, 7]);
+        for (k, want) in [(0, vec![2]), (1, vec![3, 7])] {
+            assert!(
+                matches!(rxs[k].try_recv(), Ok(ShardMsg::Items(c)) if c.items.len() == 1),
+                "shard {k}: the partial chunk first"
+            );
+            match rxs[k].try_recv() {
+                Ok(ShardMsg::Forget(refs)) => assert_eq!(refs, want, "shard {k}"),
+                _ => panic!("shard {k}: no forget"),
+            }
+        }
+    }
+}
