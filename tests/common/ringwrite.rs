@@ -1,21 +1,25 @@
 //! Starting `ringwrite run` (the binary under test) for end-to-end fault tests.
 #![allow(dead_code)]
 
-use super::prom::{free_port, ChildGuard};
+use super::prom::ChildGuard;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// `ringwrite run --from-start --cores 0,1` with `cfg`, `wal` and `state`, its log appended
 /// to `log`; returns the process and its web port.
-pub fn start_run(cfg: &Path, wal: &Path, state: &Path, log: &Path) -> (ChildGuard, u16) {
+///
+/// The web server binds port 0 and the port is read back from the log line that announces
+/// it: picking a free port first and passing it races with other tests binding in between
+/// (a start that then fails with "Address already in use" broke a proptest case once).
+pub fn start_run(cfg: &Path, wal: &Path, state: &Path, log_path: &Path) -> (ChildGuard, u16) {
     let log = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
-        .open(log)
+        .open(log_path)
         .unwrap();
-    let port = free_port();
-    let child = ChildGuard::spawn(
+    let before = std::fs::metadata(log_path).map_or(0, |m| m.len()) as usize;
+    let mut child = ChildGuard::spawn(
         "ringwrite",
         Command::new(env!("CARGO_BIN_EXE_ringwrite"))
             .arg("run")
@@ -26,11 +30,33 @@ pub fn start_run(cfg: &Path, wal: &Path, state: &Path, log: &Path) -> (ChildGuar
             .arg("--storage.path")
             .arg(state)
             .args(["--from-start", "--cores", "0,1"])
-            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+            .arg("--web.listen-address=127.0.0.1:0")
             .stdout(Stdio::null())
             .stderr(log),
     );
-    (child, port)
+    let start = Instant::now();
+    loop {
+        let text = std::fs::read(log_path).unwrap_or_default();
+        let new = String::from_utf8_lossy(text.get(before..).unwrap_or_default());
+        let port = new
+            .lines()
+            .filter(|l| l.contains("msg=\"Web server listening.\""))
+            .find_map(|l| l.split("addr=127.0.0.1:").nth(1))
+            .and_then(|p| p.split_whitespace().next())
+            .and_then(|p| p.parse::<u16>().ok());
+        if let Some(port) = port {
+            return (child, port);
+        }
+        assert!(
+            child.is_running(),
+            "ringwrite exited during start; log:\n{new}"
+        );
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "ringwrite did not announce its web port; log:\n{new}"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
 }
 
 /// Polls `ok` every 50 ms until it holds; panics with `what` after `timeout`.
