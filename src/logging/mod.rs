@@ -15,6 +15,7 @@ mod format;
 mod last_error;
 mod ratelimit;
 
+pub(crate) use format::civil_from_days;
 pub use format::{rfc3339, LogFormat};
 pub use last_error::{forget_endpoint, last_error};
 pub use ratelimit::RateLimit;
