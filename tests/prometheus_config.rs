@@ -6,15 +6,14 @@
 
 mod common;
 
-use common::prom::ChildGuard;
 use common::recorder::Recorder;
-use common::ringwrite::wait_for;
+use common::ringwrite::{start_run, wait_for};
 use ringwrite::record::{encode, RefSample};
 use ringwrite::sink::{Handler, ReceivedRequest, Reply, Sink, SinkTransport};
 use ringwrite::wal::fragment::PAGE_SIZE;
 use ringwrite::wal::writer::{Compression, WalWriter};
 use std::collections::BTreeMap;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -175,22 +174,11 @@ remote_write:
         .unwrap();
     let out = String::from_utf8_lossy(&check.stdout);
     assert!(check.status.success() && out.contains("SUCCESS"), "{out}");
-    let log = std::fs::File::create(tmp.path().join("ringwrite.log")).unwrap();
-    let mut rw = ChildGuard::spawn(
-        "ringwrite",
-        Command::new(bin)
-            .args(["run", "--from-start", "--cores", "0,1", "--config.file"])
-            .arg(&cfg)
-            .arg("--wal.dir")
-            .arg(tmp.path().join("data"))
-            .arg("--storage.path")
-            .arg(tmp.path().join("state"))
-            .arg(format!(
-                "--web.listen-address=127.0.0.1:{}",
-                common::prom::free_port()
-            ))
-            .stdout(Stdio::null())
-            .stderr(log),
+    let (mut rw, _) = start_run(
+        &cfg,
+        &tmp.path().join("data"),
+        &tmp.path().join("state"),
+        &tmp.path().join("ringwrite.log"),
     );
     let total: usize = want.values().map(Vec::len).sum();
     wait_for("every kept sample", Duration::from_secs(30), || {

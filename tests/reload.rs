@@ -12,7 +12,8 @@
 
 mod common;
 
-use common::prom::{free_port, http_get, ChildGuard};
+use common::prom::http_get;
+use common::ringwrite::spawn_run;
 use prost::Message;
 use ringwrite::encode::proto::v1;
 use ringwrite::record::{encode, RefSample};
@@ -20,10 +21,10 @@ use ringwrite::sink::{Handler, ReceivedRequest, Reply, Sink, SinkTransport};
 use ringwrite::wal::fragment::PAGE_SIZE;
 use ringwrite::wal::writer::{Compression, WalWriter};
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -213,9 +214,8 @@ fn sighup_and_post_reload_restart_only_what_changed() {
         endpoint_yaml("c", &c.sink.url(), "1"),
     );
     write_config(&cfg, &v1);
-    let port = free_port();
-    let mut child = ChildGuard::spawn(
-        "ringwrite",
+    let log_path = d.path().join("ringwrite.log");
+    let (mut child, port) = spawn_run(
         Command::new(env!("CARGO_BIN_EXE_ringwrite"))
             .args(["run", "--config.file"])
             .arg(&cfg)
@@ -224,8 +224,6 @@ fn sighup_and_post_reload_restart_only_what_changed() {
             .arg("--storage.path")
             .arg(d.path().join("state"))
             .args([
-                "--web.listen-address",
-                &format!("127.0.0.1:{port}"),
                 "--web.enable-lifecycle",
                 "--cores",
                 "0",
@@ -234,20 +232,9 @@ fn sighup_and_post_reload_restart_only_what_changed() {
                 "10s",
                 "--log.format",
                 "json",
-            ])
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped()),
+            ]),
+        &log_path,
     );
-    let stderr = child.take_stderr().unwrap();
-    let log = Arc::new(Mutex::new(Vec::<String>::new()));
-    let log_reader = {
-        let log = Arc::clone(&log);
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                log.lock().unwrap().push(line);
-            }
-        })
-    };
     let long = Duration::from_secs(30);
     wait_for("/-/ready", long, || {
         http_get(port, "/-/ready").is_ok_and(|(s, _)| s == 200)
@@ -427,10 +414,9 @@ fn sighup_and_post_reload_restart_only_what_changed() {
     });
     let (exit, clean) = child.terminate(Duration::from_secs(20));
     assert!(clean && exit.success(), "exit {exit:?}");
-    log_reader.join().unwrap();
-    let log = log.lock().unwrap();
+    let log = std::fs::read_to_string(&log_path).unwrap();
     let json: Vec<serde_json::Value> = log
-        .iter()
+        .lines()
         .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
         .collect();
     let with_msg = |m: &'static str| json.iter().filter(move |v| v["msg"] == m);
@@ -480,9 +466,7 @@ fn not_ready_while_shutting_down() {
         ),
     );
     let log_path = d.path().join("ringwrite.log");
-    let port = free_port();
-    let mut child = ChildGuard::spawn(
-        "ringwrite",
+    let (mut child, port) = spawn_run(
         Command::new(env!("CARGO_BIN_EXE_ringwrite"))
             .args(["run", "--config.file"])
             .arg(&cfg)
@@ -491,17 +475,14 @@ fn not_ready_while_shutting_down() {
             .arg("--storage.path")
             .arg(d.path().join("state"))
             .args([
-                "--web.listen-address",
-                &format!("127.0.0.1:{port}"),
                 "--web.enable-lifecycle",
                 "--cores",
                 "0",
                 "--from-start",
                 "--flush-deadline",
                 "3s",
-            ])
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log_path).unwrap()),
+            ]),
+        &log_path,
     );
     wait_for("/-/ready", Duration::from_secs(30), || {
         http_get(port, "/-/ready").is_ok_and(|(s, _)| s == 200)

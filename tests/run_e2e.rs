@@ -11,12 +11,12 @@
 
 mod common;
 
-use common::prom::{free_port, http_get, ChildGuard, Prometheus, Targets};
+use common::prom::{http_get, Prometheus, Targets};
+use common::ringwrite::start_run;
 use common::walread::read_wal;
 use ringwrite::record::owned::{float_histogram_eq, histogram_eq};
 use ringwrite::record::{NORMAL_NAN_BITS, STALE_NAN_BITS};
 use std::collections::BTreeMap;
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 type LabelSet = Vec<(String, String)>;
@@ -158,21 +158,11 @@ fn run_ships_a_live_prometheus_wal_exactly_to_victoriametrics_and_prometheus() {
         ),
     )
     .unwrap();
-    let log = std::fs::File::create(tmp.path().join("ringwrite.log")).unwrap();
-    let web_port = free_port();
-    let mut rw = ChildGuard::spawn(
-        "ringwrite",
-        Command::new(env!("CARGO_BIN_EXE_ringwrite"))
-            .args(["run", "--config.file"])
-            .arg(&rw_cfg)
-            .arg("--wal.dir")
-            .arg(&writer_data)
-            .args(["--from-start", "--cores", "0,1"])
-            .arg("--storage.path")
-            .arg(tmp.path().join("state"))
-            .arg(format!("--web.listen-address=127.0.0.1:{web_port}"))
-            .stdout(Stdio::null())
-            .stderr(log),
+    let (mut rw, web_port) = start_run(
+        &rw_cfg,
+        &writer_data,
+        &tmp.path().join("state"),
+        &tmp.path().join("ringwrite.log"),
     );
     std::thread::sleep(Duration::from_secs(12));
     writer.stop();

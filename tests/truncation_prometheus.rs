@@ -8,14 +8,13 @@
 mod common;
 
 use common::dump::{self, SeriesTable, ValueKey};
-use common::prom::{
-    copy_dir, free_port, http_get, require_tool, run_streaming, ChildGuard, Prometheus, Targets,
-};
+use common::prom::{copy_dir, http_get, require_tool, run_streaming, Prometheus, Targets};
 use common::recorder::Recorder;
+use common::ringwrite::start_run;
 use ringwrite::sink::{Sink, SinkTransport};
 use std::collections::{BTreeSet, HashSet};
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -96,20 +95,11 @@ fn receiver_down_while_prometheus_truncates_loses_nothing() {
         ),
     )
     .unwrap();
-    let web = free_port();
-    let log = std::fs::File::create(tmp.path().join("ringwrite.log")).unwrap();
-    let mut rw = ChildGuard::spawn(
-        "ringwrite",
-        Command::new(env!("CARGO_BIN_EXE_ringwrite"))
-            .args(["run", "--from-start", "--cores", "0,1", "--config.file"])
-            .arg(&rw_cfg)
-            .arg("--wal.dir")
-            .arg(&wal)
-            .arg("--storage.path")
-            .arg(tmp.path().join("state"))
-            .arg(format!("--web.listen-address=127.0.0.1:{web}"))
-            .stdout(Stdio::null())
-            .stderr(log),
+    let (mut rw, web) = start_run(
+        &rw_cfg,
+        &wal,
+        &tmp.path().join("state"),
+        &tmp.path().join("ringwrite.log"),
     );
     // Restarts make segments (and one SIGKILL a torn tail) while ringwrite tails.
     for (i, kill) in [(1, false), (2, true), (3, false)] {
