@@ -6,8 +6,9 @@ mod common;
 
 use common::recorder::{compare, Accepted, Recorder};
 use common::ringwrite::{start_run, wait_for};
+use common::walgen::{indexed_labels, log_scrape, log_series};
 use ringwrite::progress::ProgressStore;
-use ringwrite::record::{self, encode, RefSample};
+use ringwrite::record::{self};
 use ringwrite::sink::{Sink, SinkTransport};
 use ringwrite::wal::fragment::PAGE_SIZE;
 use ringwrite::wal::reader::Position;
@@ -25,38 +26,15 @@ const T0: i64 = 1_700_000_000_000;
 fn write_steadily(dir: &Path, series: u64, scrapes: i64, every: Duration) -> Accepted {
     let mut w = WalWriter::create(dir, 0, 16 * PAGE_SIZE, Compression::Snappy).unwrap();
     let mut want = Accepted::new();
-    let mut b = Vec::new();
-    let labels: Vec<Vec<(String, String)>> = (0..series)
-        .map(|i| {
-            vec![
-                ("__name__".to_string(), "durable".to_string()),
-                ("i".to_string(), format!("{i:04}")),
-            ]
-        })
-        .collect();
-    encode::series(
-        &mut b,
-        labels.iter().enumerate().map(|(i, l)| (i as u64 + 1, l)),
-    );
-    w.log(&[&b]).unwrap();
+    log_series(&mut w, &indexed_labels("durable", &[], series, 4));
     let start = Instant::now();
     for s in 0..scrapes {
-        let batch: Vec<RefSample> = (0..series)
-            .map(|i| RefSample {
-                sref: i + 1,
-                t: T0 + s * 1000,
-                st: 0,
-                v: (s * 7 + i as i64) as f64,
-            })
-            .collect();
+        let batch = log_scrape(&mut w, series, T0 + s * 1000, |i| (s * 7 + i as i64) as f64);
         for r in &batch {
             want.entry(format!("__name__=durable,i={:04}", r.sref - 1))
                 .or_default()
                 .push((r.t, r.v.to_bits()));
         }
-        b.clear();
-        encode::samples_v1(&mut b, &batch);
-        w.log(&[&b]).unwrap();
         let due = start + every * (s as u32 + 1);
         std::thread::sleep(due.saturating_duration_since(Instant::now()));
     }

@@ -9,10 +9,11 @@
 mod common;
 
 use common::recorder::{compare, Accepted, Recorder};
+use common::walgen::{indexed_labels, log_samples, log_series};
 use ringwrite::config::Config;
 use ringwrite::pipeline::{Pipeline, PipelineSpec};
 use ringwrite::progress::ProgressStore;
-use ringwrite::record::{encode, RefSample};
+use ringwrite::record::RefSample;
 use ringwrite::runtime::Cores;
 use ringwrite::sink::{Reply, Sink, SinkTransport};
 use ringwrite::wal::fragment::PAGE_SIZE;
@@ -46,20 +47,7 @@ fn write_wal_at(
     t: impl Fn(i64) -> i64,
 ) -> (Accepted, Vec<Logged>) {
     let mut w = WalWriter::create(dir, 0, 64 * PAGE_SIZE, Compression::None).unwrap();
-    let labels: Vec<Vec<(String, String)>> = (0..series)
-        .map(|i| {
-            vec![
-                ("__name__".to_string(), "fault".to_string()),
-                ("i".to_string(), format!("{i:04}")),
-            ]
-        })
-        .collect();
-    let mut b = Vec::new();
-    encode::series(
-        &mut b,
-        labels.iter().enumerate().map(|(i, l)| (i as u64 + 1, l)),
-    );
-    w.log(&[&b]).unwrap();
+    log_series(&mut w, &indexed_labels("fault", &[], series, 4));
     let (mut want, mut logged) = (Accepted::new(), Vec::new());
     for s in 0..scrapes {
         if s > 0 && s % per_segment == 0 {
@@ -86,9 +74,7 @@ fn write_wal_at(
                 .push((r.t, r.v.to_bits()));
             rec.samples.push((k, (r.t, r.v.to_bits())));
         }
-        b.clear();
-        encode::samples_v1(&mut b, &batch);
-        w.log(&[&b]).unwrap();
+        log_samples(&mut w, &batch);
         rec.end = w.offset();
         if w.segment() != rec.segment {
             // The record started the next segment.

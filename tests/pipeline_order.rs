@@ -7,9 +7,9 @@
 mod common;
 
 use common::recorder::Recorder;
+use common::walgen::{indexed_labels, log_scrape, log_series};
 use ringwrite::config::Config;
 use ringwrite::pipeline::{Pipeline, PipelineSpec};
-use ringwrite::record::{encode, RefSample};
 use ringwrite::runtime::Cores;
 use ringwrite::sink::{Sink, SinkTransport};
 use ringwrite::wal::fragment::PAGE_SIZE;
@@ -28,30 +28,14 @@ const T0: i64 = 1_700_000_000_000;
 fn write_wal(dir: &Path) -> BTreeMap<String, Vec<(i64, u64)>> {
     let mut w = WalWriter::create(dir, 0, 8 * PAGE_SIZE, Compression::Snappy).unwrap();
     let mut want = BTreeMap::new();
-    let mut b = Vec::new();
-    let labels: Vec<Vec<(String, String)>> = (0..SERIES)
-        .map(|i| {
-            vec![
-                ("__name__".to_string(), "order_test".to_string()),
-                ("cluster".to_string(), "c1".to_string()),
-                ("i".to_string(), format!("{i:04}")),
-            ]
-        })
-        .collect();
-    encode::series(
-        &mut b,
-        labels.iter().enumerate().map(|(i, l)| (i as u64 + 1, l)),
+    log_series(
+        &mut w,
+        &indexed_labels("order_test", &[("cluster", "c1")], SERIES, 4),
     );
-    w.log(&[&b]).unwrap();
     for s in 0..SCRAPES {
-        let batch: Vec<RefSample> = (0..SERIES)
-            .map(|i| RefSample {
-                sref: i + 1,
-                t: T0 + s * 1000,
-                st: 0,
-                v: (s * 1000 + i as i64) as f64,
-            })
-            .collect();
+        let batch = log_scrape(&mut w, SERIES, T0 + s * 1000, |i| {
+            (s * 1000 + i as i64) as f64
+        });
         for r in &batch {
             let key = format!(
                 "__name__=order_test,cluster=c1,i={:04},replica=e2e",
@@ -61,9 +45,6 @@ fn write_wal(dir: &Path) -> BTreeMap<String, Vec<(i64, u64)>> {
                 .or_insert_with(Vec::new)
                 .push((r.t, r.v.to_bits()));
         }
-        b.clear();
-        encode::samples_v1(&mut b, &batch);
-        w.log(&[&b]).unwrap();
     }
     w.close().unwrap();
     want
@@ -169,32 +150,9 @@ fn rw2_order_holds_through_faults_and_reshards() {
 fn first_start_ships_only_samples_written_after_it() {
     let d = tempfile::tempdir().unwrap();
     let mut w = WalWriter::create(d.path(), 0, 8 * PAGE_SIZE, Compression::Snappy).unwrap();
-    let mut b = Vec::new();
-    let labels: Vec<Vec<(String, String)>> = (0..50)
-        .map(|i| {
-            vec![
-                ("__name__".into(), "live".into()),
-                ("i".into(), format!("{i:02}")),
-            ]
-        })
-        .collect();
-    encode::series(
-        &mut b,
-        labels.iter().enumerate().map(|(i, l)| (i as u64 + 1, l)),
-    );
-    w.log(&[&b]).unwrap();
+    log_series(&mut w, &indexed_labels("live", &[], 50, 2));
     let scrape = |w: &mut WalWriter, s: i64| {
-        let batch: Vec<RefSample> = (0..50u64)
-            .map(|i| RefSample {
-                sref: i + 1,
-                t: T0 + s * 1000,
-                st: 0,
-                v: s as f64,
-            })
-            .collect();
-        let mut b = Vec::new();
-        encode::samples_v1(&mut b, &batch);
-        w.log(&[&b]).unwrap();
+        log_scrape(w, 50, T0 + s * 1000, |_| s as f64);
     };
     for s in 0..5 {
         scrape(&mut w, s);

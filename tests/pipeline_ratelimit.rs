@@ -2,11 +2,13 @@
 //! pipeline (WAL -> shards on two core loops -> HTTP) against an in-process receiver that
 //! timestamps every accepted sample.
 
+mod common;
+
+use common::walgen::{indexed_labels, log_scrape, log_series};
 use prost::Message;
 use ringwrite::config::Config;
 use ringwrite::encode::proto::v1;
 use ringwrite::pipeline::{Pipeline, PipelineSpec};
-use ringwrite::record::{encode, RefSample};
 use ringwrite::runtime::Cores;
 use ringwrite::sink::{Handler, ReceivedRequest, Reply, Sink, SinkTransport};
 use ringwrite::wal::fragment::PAGE_SIZE;
@@ -65,32 +67,9 @@ impl Handler for Timeline {
 /// `series` x `scrapes` samples.
 fn write_wal(dir: &Path, series: u64, scrapes: i64) -> u64 {
     let mut w = WalWriter::create(dir, 0, 32 * PAGE_SIZE, Compression::Snappy).unwrap();
-    let mut b = Vec::new();
-    let labels: Vec<Vec<(String, String)>> = (0..series)
-        .map(|i| {
-            vec![
-                ("__name__".to_string(), "rate_test".to_string()),
-                ("i".to_string(), format!("{i:04}")),
-            ]
-        })
-        .collect();
-    encode::series(
-        &mut b,
-        labels.iter().enumerate().map(|(i, l)| (i as u64 + 1, l)),
-    );
-    w.log(&[&b]).unwrap();
+    log_series(&mut w, &indexed_labels("rate_test", &[], series, 4));
     for s in 0..scrapes {
-        let batch: Vec<RefSample> = (0..series)
-            .map(|i| RefSample {
-                sref: i + 1,
-                t: T0 + s * 1000,
-                st: 0,
-                v: s as f64,
-            })
-            .collect();
-        b.clear();
-        encode::samples_v1(&mut b, &batch);
-        w.log(&[&b]).unwrap();
+        log_scrape(&mut w, series, T0 + s * 1000, |_| s as f64);
     }
     w.close().unwrap();
     series * scrapes as u64

@@ -2,11 +2,13 @@
 //! one tenant's series and that tenant's `X-Scope-OrgID`; series without the label go to
 //! `tenant_default`.
 
+mod common;
+
+use common::walgen::{indexed_labels, log_scrape, log_series};
 use prost::Message;
 use ringwrite::config::Config;
 use ringwrite::encode::proto::v1;
 use ringwrite::pipeline::{Pipeline, PipelineSpec};
-use ringwrite::record::{encode, RefSample};
 use ringwrite::runtime::Cores;
 use ringwrite::sink::{Handler, ReceivedRequest, Reply, Sink, SinkTransport};
 use ringwrite::wal::fragment::PAGE_SIZE;
@@ -57,39 +59,18 @@ impl Handler for PerTenant {
 fn one_wal_read_many_tenants() {
     let d = tempfile::tempdir().unwrap();
     let mut w = WalWriter::create(d.path(), 0, 8 * PAGE_SIZE, Compression::Snappy).unwrap();
-    let mut b = Vec::new();
     // Series i: team a (i % 3 == 0), team b (i % 3 == 1), no team label (i % 3 == 2).
-    let labels: Vec<Vec<(String, String)>> = (0..SERIES)
-        .map(|i| {
-            let mut l = vec![
-                ("__name__".to_string(), "tenant_test".to_string()),
-                ("i".to_string(), format!("{i:03}")),
-            ];
-            match i % 3 {
-                0 => l.push(("team".into(), "a".into())),
-                1 => l.push(("team".into(), "b".into())),
-                _ => {}
-            }
-            l
-        })
-        .collect();
-    encode::series(
-        &mut b,
-        labels.iter().enumerate().map(|(i, l)| (i as u64 + 1, l)),
-    );
-    w.log(&[&b]).unwrap();
+    let mut labels = indexed_labels("tenant_test", &[], SERIES, 3);
+    for (i, l) in labels.iter_mut().enumerate() {
+        match i % 3 {
+            0 => l.push(("team".into(), "a".into())),
+            1 => l.push(("team".into(), "b".into())),
+            _ => {}
+        }
+    }
+    log_series(&mut w, &labels);
     for s in 0..SCRAPES {
-        let batch: Vec<RefSample> = (0..SERIES)
-            .map(|i| RefSample {
-                sref: i + 1,
-                t: 1_700_000_000_000 + s * 1000,
-                st: 0,
-                v: s as f64,
-            })
-            .collect();
-        b.clear();
-        encode::samples_v1(&mut b, &batch);
-        w.log(&[&b]).unwrap();
+        log_scrape(&mut w, SERIES, 1_700_000_000_000 + s * 1000, |_| s as f64);
     }
     w.close().unwrap();
     let rec = Arc::new(PerTenant::default());

@@ -8,10 +8,10 @@
 mod common;
 
 use common::recorder::{compare, Accepted, Recorder};
+use common::walgen::{indexed_labels, log_scrape, log_series};
 use ringwrite::config::Config;
 use ringwrite::pipeline::{Pipeline, PipelineSpec};
 use ringwrite::progress::ProgressStore;
-use ringwrite::record::{encode, RefSample};
 use ringwrite::runtime::Cores;
 use ringwrite::sink::{Handler, ReceivedRequest, Reply, Sink, SinkTransport};
 use ringwrite::wal::fragment::PAGE_SIZE;
@@ -33,38 +33,15 @@ impl Handler for Slow {
 
 fn write_wal(dir: &Path, series: u64, scrapes: i64) -> Accepted {
     let mut w = WalWriter::create(dir, 0, 64 * PAGE_SIZE, Compression::Snappy).unwrap();
-    let labels: Vec<Vec<(String, String)>> = (0..series)
-        .map(|i| {
-            vec![
-                ("__name__".into(), "q".into()),
-                ("i".into(), format!("{i:04}")),
-            ]
-        })
-        .collect();
-    let mut b = Vec::new();
-    encode::series(
-        &mut b,
-        labels.iter().enumerate().map(|(i, l)| (i as u64 + 1, l)),
-    );
-    w.log(&[&b]).unwrap();
+    log_series(&mut w, &indexed_labels("q", &[], series, 4));
     let mut want = Accepted::new();
     for s in 0..scrapes {
-        let batch: Vec<RefSample> = (0..series)
-            .map(|i| RefSample {
-                sref: i + 1,
-                t: 1_000 * s,
-                st: 0,
-                v: s as f64,
-            })
-            .collect();
+        let batch = log_scrape(&mut w, series, 1_000 * s, |_| s as f64);
         for r in &batch {
             want.entry(format!("__name__=q,i={:04}", r.sref - 1))
                 .or_default()
                 .push((r.t, r.v.to_bits()));
         }
-        b.clear();
-        encode::samples_v1(&mut b, &batch);
-        w.log(&[&b]).unwrap();
     }
     w.close().unwrap();
     want

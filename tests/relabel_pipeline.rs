@@ -6,6 +6,7 @@
 mod common;
 
 use common::recorder::Recorder;
+use common::walgen::log_samples;
 use ringwrite::config::Config;
 use ringwrite::metrics::{Kind, Registry};
 use ringwrite::pipeline::{Pipeline, PipelineSpec};
@@ -94,9 +95,7 @@ fn write_wal(dir: &Path) {
                 v: 1.0,
             });
         }
-        b.clear();
-        encode::samples_v1(&mut b, &batch);
-        w.log(&[&b]).unwrap();
+        log_samples(&mut w, &batch);
     }
     w.close().unwrap();
 }

@@ -14,9 +14,10 @@ mod common;
 
 use common::prom::http_get;
 use common::ringwrite::spawn_run;
+use common::walgen::{indexed_labels, log_scrape, log_series};
 use prost::Message;
 use ringwrite::encode::proto::v1;
-use ringwrite::record::{encode, RefSample};
+use ringwrite::record::encode;
 use ringwrite::sink::{Handler, ReceivedRequest, Reply, Sink, SinkTransport};
 use ringwrite::wal::fragment::PAGE_SIZE;
 use ringwrite::wal::writer::{Compression, WalWriter};
@@ -98,19 +99,8 @@ impl Receiver {
 
 /// Appends scrapes `from..to` of every series (one samples record each).
 fn write_scrapes(w: &mut WalWriter, from: i64, to: i64) {
-    let mut b = Vec::new();
     for s in from..to {
-        let batch: Vec<RefSample> = (0..SERIES)
-            .map(|i| RefSample {
-                sref: i + 1,
-                t: T0 + s * 1000,
-                st: 0,
-                v: (s * 100 + i as i64) as f64,
-            })
-            .collect();
-        b.clear();
-        encode::samples_v1(&mut b, &batch);
-        w.log(&[&b]).unwrap();
+        log_scrape(w, SERIES, T0 + s * 1000, |i| (s * 100 + i as i64) as f64);
     }
 }
 
@@ -184,20 +174,7 @@ fn sighup_and_post_reload_restart_only_what_changed() {
     let d = tempfile::tempdir().unwrap();
     let wal = d.path().join("wal");
     let mut w = WalWriter::create(&wal, 0, 16 * PAGE_SIZE, Compression::Snappy).unwrap();
-    let labels: Vec<Vec<(String, String)>> = (0..SERIES)
-        .map(|i| {
-            vec![
-                ("__name__".to_string(), "reload_test".to_string()),
-                ("i".to_string(), format!("{i:02}")),
-            ]
-        })
-        .collect();
-    let mut b = Vec::new();
-    encode::series(
-        &mut b,
-        labels.iter().enumerate().map(|(i, l)| (i as u64 + 1, l)),
-    );
-    w.log(&[&b]).unwrap();
+    log_series(&mut w, &indexed_labels("reload_test", &[], SERIES, 2));
     write_scrapes(&mut w, 0, 10);
 
     let (a, bb, c, dd) = (

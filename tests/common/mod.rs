@@ -4,4 +4,5 @@ pub mod prom;
 pub mod recorder;
 pub mod ringwrite;
 pub mod vm;
+pub mod walgen;
 pub mod walread;
