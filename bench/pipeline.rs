@@ -115,18 +115,8 @@ fn run_one(
     let base = rss_kib("VmRSS");
     let cores = Arc::new(Cores::start(&[0]).expect("cores"));
     let spec = PipelineSpec {
-        endpoint: cfg.remote_write[0].clone(),
-        external_labels: Vec::new(),
-        wal_dir: dir.to_path_buf(),
-        from_start: true,
-        flush_deadline: Duration::from_secs(60),
-        pool_options: Default::default(),
         fixed_shards: shards,
-        shard_update_interval: Duration::from_secs(10),
-        reshard_plan: Vec::new(),
-        progress: None,
-        spool: None,
-        registry: None,
+        ..PipelineSpec::new(cfg.remote_write[0].clone(), dir.to_path_buf())
     };
     let cpu0 = ringwrite_threads_cpu();
     let split0 = ringwrite_threads_cpu_split();

@@ -65,22 +65,16 @@ fn run_case(protobuf_message: &str, fail_every: u64, plan: Vec<usize>) {
     let cfg = Config::from_yaml(&yaml, "test.yml", None).unwrap();
     let cores = Arc::new(Cores::start(&[0, 1]).unwrap());
     let spec = PipelineSpec {
-        endpoint: cfg.remote_write[0].clone(),
         external_labels: cfg
             .external_labels
             .iter()
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect(),
-        wal_dir: d.path().to_path_buf(),
-        from_start: true,
         flush_deadline: Duration::from_secs(30),
-        pool_options: Default::default(),
         fixed_shards: Some(plan.first().copied().unwrap_or(3)),
         shard_update_interval: Duration::from_millis(150),
         reshard_plan: plan.iter().skip(1).copied().collect(),
-        registry: None,
-        progress: None,
-        spool: None,
+        ..PipelineSpec::new(cfg.remote_write[0].clone(), d.path().to_path_buf())
     };
     let total: usize = want.values().map(Vec::len).sum();
     let p = Pipeline::start(spec, Arc::clone(&cores)).unwrap();
@@ -169,18 +163,9 @@ fn first_start_ships_only_samples_written_after_it() {
     let cfg = Config::from_yaml(&yaml, "test.yml", None).unwrap();
     let cores = Arc::new(Cores::start(&[0]).unwrap());
     let spec = PipelineSpec {
-        endpoint: cfg.remote_write[0].clone(),
-        external_labels: Vec::new(),
-        wal_dir: d.path().to_path_buf(),
         from_start: false,
         flush_deadline: Duration::from_secs(10),
-        pool_options: Default::default(),
-        fixed_shards: None,
-        shard_update_interval: Duration::from_secs(10),
-        reshard_plan: Vec::new(),
-        progress: None,
-        spool: None,
-        registry: None,
+        ..PipelineSpec::new(cfg.remote_write[0].clone(), d.path().to_path_buf())
     };
     let p = Pipeline::start(spec, Arc::clone(&cores)).unwrap();
     let start = Instant::now();
@@ -234,18 +219,10 @@ fn receiver_down_then_back_loses_nothing_and_stays_bounded() {
     let cfg = Config::from_yaml(&yaml, "test.yml", None).unwrap();
     let cores = Arc::new(Cores::start(&[0, 1]).unwrap());
     let spec = PipelineSpec {
-        endpoint: cfg.remote_write[0].clone(),
         external_labels: vec![("replica".into(), "e2e".into())],
-        wal_dir: d.path().to_path_buf(),
-        from_start: true,
         flush_deadline: Duration::from_secs(30),
-        pool_options: Default::default(),
         fixed_shards: Some(2),
-        shard_update_interval: Duration::from_secs(10),
-        reshard_plan: Vec::new(),
-        progress: None,
-        spool: None,
-        registry: None,
+        ..PipelineSpec::new(cfg.remote_write[0].clone(), d.path().to_path_buf())
     };
     let p = Pipeline::start(spec, Arc::clone(&cores)).unwrap();
     // Down for 1.5 s: retries pile up, queued items stay within the queue bounds.

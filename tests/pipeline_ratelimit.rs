@@ -82,18 +82,10 @@ fn start(sink: &Sink, wal: &Path, queue: &str, cores: &Arc<Cores>) -> Pipeline {
     );
     let cfg = Config::from_yaml(&yaml, "test.yml", None).unwrap_or_else(|e| panic!("{e}"));
     let spec = PipelineSpec {
-        endpoint: cfg.remote_write[0].clone(),
-        external_labels: Vec::new(),
-        wal_dir: wal.to_path_buf(),
-        from_start: true,
         flush_deadline: Duration::from_secs(30),
-        pool_options: Default::default(),
         fixed_shards: Some(2),
         shard_update_interval: Duration::from_secs(3600),
-        reshard_plan: Vec::new(),
-        registry: None,
-        progress: None,
-        spool: None,
+        ..PipelineSpec::new(cfg.remote_write[0].clone(), wal.to_path_buf())
     };
     Pipeline::start(spec, Arc::clone(cores)).unwrap()
 }

@@ -87,18 +87,10 @@ fn one_wal_read_many_tenants() {
     let cfg = Config::from_yaml(&yaml, "test.yml", None).unwrap_or_else(|e| panic!("{e}"));
     let cores = Arc::new(Cores::start(&[0, 1]).unwrap());
     let spec = PipelineSpec {
-        endpoint: cfg.remote_write[0].clone(),
-        external_labels: Vec::new(),
-        wal_dir: d.path().to_path_buf(),
-        from_start: true,
         flush_deadline: Duration::from_secs(30),
-        pool_options: Default::default(),
         fixed_shards: Some(2),
         shard_update_interval: Duration::from_secs(3600),
-        reshard_plan: Vec::new(),
-        registry: None,
-        progress: None,
-        spool: None,
+        ..PipelineSpec::new(cfg.remote_write[0].clone(), d.path().to_path_buf())
     };
     let p = Pipeline::start(spec, Arc::clone(&cores)).unwrap();
     let total = SERIES * SCRAPES as u64;

@@ -142,22 +142,15 @@ fn run_case(protobuf_message: &str) {
     let registry = Registry::new();
     let cores = Arc::new(Cores::start(&[0]).unwrap());
     let spec = PipelineSpec {
-        endpoint: cfg.remote_write[0].clone(),
         external_labels: cfg
             .external_labels
             .iter()
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect(),
-        wal_dir: d.path().to_path_buf(),
-        from_start: true,
         flush_deadline: Duration::from_secs(10),
-        pool_options: Default::default(),
         fixed_shards: Some(2),
-        shard_update_interval: Duration::from_secs(10),
-        reshard_plan: Vec::new(),
         registry: Some(registry.clone()),
-        progress: None,
-        spool: None,
+        ..PipelineSpec::new(cfg.remote_write[0].clone(), d.path().to_path_buf())
     };
     // Which hosts land in hashmod shard 1 of 4 was computed independently (md5 of
     // "host-N", last 8 bytes big-endian, mod 4): host-0, host-4 and host-6.

@@ -146,22 +146,14 @@ fn same_config_same_series_as_prometheus_2_42() {
         .expect("ringwrite takes the Prometheus config");
     let cores = Arc::new(Cores::start(&[0]).unwrap());
     let spec = PipelineSpec {
-        endpoint: cfg.remote_write[0].clone(),
         external_labels: cfg
             .external_labels
             .iter()
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect(),
-        wal_dir: data.join("wal"),
-        from_start: true,
         flush_deadline: Duration::from_secs(10),
-        pool_options: Default::default(),
         fixed_shards: Some(1),
-        shard_update_interval: Duration::from_secs(10),
-        reshard_plan: Vec::new(),
-        registry: None,
-        progress: None,
-        spool: None,
+        ..PipelineSpec::new(cfg.remote_write[0].clone(), data.join("wal"))
     };
     let p = Pipeline::start(spec, Arc::clone(&cores)).unwrap();
     let start = Instant::now();

@@ -4,7 +4,7 @@
 use super::DemoArgs;
 use crate::config::Config;
 use crate::encode::proto::{v1, v2};
-use crate::pipeline::{Pipeline, PipelineSpec, SHARD_UPDATE_INTERVAL};
+use crate::pipeline::{Pipeline, PipelineSpec};
 use crate::runtime::{parse_cores, Cores};
 use crate::sink::{Handler, ReceivedRequest, Reply, Sink, SinkTransport};
 use prost::Message;
@@ -106,18 +106,8 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<i32> {
         parse_cores(args.cores.as_deref().unwrap_or("auto")).map_err(|e| anyhow::anyhow!(e))?;
     let cores = Arc::new(Cores::start(&ids)?);
     let spec = PipelineSpec {
-        endpoint: cfg.remote_write[0].clone(),
-        external_labels: Vec::new(),
-        wal_dir: args.wal_dir.clone(),
-        from_start: true,
         flush_deadline: Duration::from_secs(30),
-        pool_options: Default::default(),
-        fixed_shards: None,
-        shard_update_interval: SHARD_UPDATE_INTERVAL,
-        reshard_plan: Vec::new(),
-        progress: None,
-        spool: None,
-        registry: None,
+        ..PipelineSpec::new(cfg.remote_write[0].clone(), args.wal_dir.clone())
     };
     let start = Instant::now();
     let p = Pipeline::start(spec, Arc::clone(&cores)).map_err(|e| anyhow::anyhow!(e))?;

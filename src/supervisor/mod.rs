@@ -27,7 +27,7 @@
 
 use crate::config::{plan_reload, Config, Endpoint as EndpointConfig, ReloadPlan};
 use crate::metrics::{QueueMetrics, Registry, ReloadMetrics};
-use crate::pipeline::{Pipeline, PipelineSpec, PipelineStats, SHARD_UPDATE_INTERVAL};
+use crate::pipeline::{Pipeline, PipelineSpec, PipelineStats};
 use crate::runtime::Cores;
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -371,21 +371,17 @@ impl Supervisor {
         external_labels: &BTreeMap<String, String>,
     ) -> Result<Running, String> {
         let spec = PipelineSpec {
-            endpoint: e.clone(),
             external_labels: external_labels
                 .iter()
                 .map(|(k, v)| (k.clone(), v.clone()))
                 .collect(),
-            wal_dir: self.settings.wal_dir.clone(),
             from_start: self.settings.from_start,
             flush_deadline: self.settings.flush_deadline,
-            pool_options: Default::default(),
             fixed_shards: self.settings.fixed_shards,
-            shard_update_interval: SHARD_UPDATE_INTERVAL,
-            reshard_plan: Vec::new(),
             registry: Some(self.settings.registry.clone()),
             progress: self.settings.progress.clone(),
             spool: self.settings.spool.clone(),
+            ..PipelineSpec::new(e.clone(), self.settings.wal_dir.clone())
         };
         let pipeline = Pipeline::start(spec, Arc::clone(&self.cores))?;
         *self.starts.entry(e.name.clone()).or_insert(0) += 1;

@@ -15,7 +15,7 @@ use crate::config::Config;
 use crate::gen::sinks::{BenchSink, SinkMode};
 use crate::gen::verify::Faults;
 use crate::gen::{AppendLog, GenSpec, Generator, LabelShape, Model, Timestamps};
-use crate::pipeline::{Pipeline, PipelineSpec, SHARD_UPDATE_INTERVAL};
+use crate::pipeline::{Pipeline, PipelineSpec};
 use crate::runtime::{parse_cores, Cores};
 use crate::sink::SinkTransport;
 use crate::wal::writer::Compression;
@@ -366,18 +366,9 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<i32> {
     let cores = Arc::new(Cores::start(&core_ids).map_err(BenchError::Cores)?);
     let driver = cores.cores().first().map_or("none", |c| c.driver.name());
     let pspec = PipelineSpec {
-        endpoint: cfg.remote_write[0].clone(),
-        external_labels: Vec::new(),
-        wal_dir: wal_dir.clone(),
-        from_start: true,
         flush_deadline: Duration::from_secs(10),
-        pool_options: Default::default(),
         fixed_shards: args.shards,
-        shard_update_interval: SHARD_UPDATE_INTERVAL,
-        reshard_plan: Vec::new(),
-        registry: None,
-        progress: None,
-        spool: None,
+        ..PipelineSpec::new(cfg.remote_write[0].clone(), wal_dir.clone())
     };
     let cpu0 = report::ringwrite_cpu_seconds();
     let pipeline = Pipeline::start(pspec, Arc::clone(&cores)).map_err(BenchError::Pipeline)?;
