@@ -300,6 +300,66 @@ async fn sigv4_signatures_verify_at_the_receiver() {
     }
 }
 
+/// Credentials from the shared credentials file follow the file: after a rotation (new key,
+/// secret and session token, written by rename as rotating tools do) the next request is
+/// signed with the new ones, without a restart.
+#[monoio::test(timer_enabled = true)]
+async fn sigv4_follows_a_rotated_credentials_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("credentials");
+    let write = |key: &str, token: &str| {
+        let tmp = dir.path().join("credentials.new");
+        std::fs::write(
+            &tmp,
+            format!("[rw]\naws_access_key_id = {key}\naws_secret_access_key = secret-{key}\naws_session_token = {token}\n"),
+        )
+        .unwrap();
+        std::fs::rename(&tmp, &file).unwrap();
+    };
+    write("AKIDONE", "token-one");
+    // The only test in this binary that reads AWS_* from the environment (the others set
+    // keys in the config, which come first).
+    std::env::set_var("AWS_SHARED_CREDENTIALS_FILE", &file);
+    let check = Arc::new(SigV4Check::new(
+        "AKIDONE",
+        "secret-AKIDONE",
+        "eu-west-1",
+        "aps",
+    ));
+    check.rotate("AKIDONE", "secret-AKIDONE", Some("token-one"));
+    let receiver = Sink::builder(SinkTransport::Http1)
+        .handler(check.clone())
+        .start()
+        .expect("receiver");
+    let (mut cfg, _dir) = sigv4_cfg(&receiver, Protocol::Http1, "unused");
+    cfg.sigv4 = Some(SigV4Config {
+        region: Some("eu-west-1".into()),
+        profile: Some("rw".into()),
+        ..Default::default()
+    });
+    let pool = pool(&cfg, test_options());
+    let req = request(compress(b"payload"), WireFormat::Rw1, 0);
+    assert_eq!(pool.send(&req).await.unwrap().status, 204);
+
+    write("AKIDTWO", "token-two");
+    check.rotate("AKIDTWO", "secret-AKIDTWO", Some("token-two"));
+    // test_options() re-checks credentials files every 20 ms.
+    monoio::time::sleep(Duration::from_millis(50)).await;
+    let status = pool.send(&req).await.unwrap().status;
+    assert_eq!(status, 204, "{:?}", check.refused.lock().unwrap());
+    assert_eq!(check.accepted.load(Ordering::Relaxed), 2);
+    let got = receiver.take_requests();
+    let auth = |i: usize| {
+        got[i].headers["authorization"]
+            .to_str()
+            .unwrap()
+            .to_string()
+    };
+    assert!(auth(0).contains("Credential=AKIDONE/"), "{}", auth(0));
+    assert!(auth(1).contains("Credential=AKIDTWO/"), "{}", auth(1));
+    assert_eq!(got[1].headers["x-amz-security-token"], "token-two");
+}
+
 /// A sender with the wrong secret is refused: the check is real.
 #[monoio::test(timer_enabled = true)]
 async fn sigv4_wrong_secret_is_refused() {

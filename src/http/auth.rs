@@ -39,7 +39,7 @@ pub(crate) struct Fingerprint {
 }
 
 impl Fingerprint {
-    fn of(meta: &fs::Metadata) -> Self {
+    pub(crate) fn of(meta: &fs::Metadata) -> Self {
         Self {
             mtime: meta.modified().ok(),
             len: meta.len(),
@@ -274,7 +274,10 @@ impl Authorizer {
                     token_generation: Some(token.generation),
                 });
             }
-            Kind::SigV4(signer) => signer,
+            Kind::SigV4(signer) => {
+                signer.refresh(now, self.recheck);
+                signer
+            }
             Kind::Static => {
                 return Some(RequestAuth {
                     authorization: self.header(now),

@@ -162,7 +162,7 @@ impl Endpoint {
     }
 
     /// SigV4 endpoints: the access key id requests are signed with (not a secret).
-    pub fn sigv4_access_key(&self) -> Option<&str> {
+    pub fn sigv4_access_key(&self) -> Option<String> {
         match &self.auth {
             AuthSpec::SigV4(s) => Some(s.access_key()),
             _ => None,

@@ -7,11 +7,15 @@
 //! the compressed body, so a retry is signed again with a fresh date. User `headers:` are sent
 //! unsigned (SigV4 allows that; none of them may be `x-amz-*`, those are reserved).
 //!
-//! Credentials are resolved once at startup, in this order: `access_key` + `secret_key` from
+//! Credentials are resolved at startup, in this order: `access_key` + `secret_key` from
 //! the config; the shared credentials file (`AWS_SHARED_CREDENTIALS_FILE` or
 //! `~/.aws/credentials`) when `profile` is set; the environment (`AWS_ACCESS_KEY_ID`,
 //! `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`); the shared credentials file with
 //! `AWS_PROFILE` or `default`. `role_arn` (STS AssumeRole) is refused by the config layer.
+//! Credentials that came from the shared file are re-read when the file changes (checked
+//! like a `credentials_file`, see [`super::auth`]), so tools that rotate short-lived session
+//! tokens into it need no restart; a file that becomes unreadable or loses the profile
+//! keeps the last good credentials and logs a warning.
 //!
 //! The pure steps (canonical request, string to sign, signing key) are separate functions
 //! so the AWS test-suite vectors can check each one.
@@ -19,14 +23,15 @@
 use std::{
     fmt,
     path::{Path, PathBuf},
-    time::SystemTime,
+    sync::{Mutex, RwLock},
+    time::{Duration, Instant, SystemTime},
 };
 
 use http::{HeaderName, HeaderValue};
 use ring::{digest, hmac};
 use serde::Deserialize;
 
-use super::{config::Secret, error::ConfigError, headers::WireFormat};
+use super::{auth::Fingerprint, config::Secret, error::ConfigError, headers::WireFormat};
 
 /// The service name Prometheus signs remote write for.
 pub const DEFAULT_SERVICE: &str = "aps";
@@ -84,13 +89,25 @@ pub(crate) fn process_env(name: &str) -> Option<String> {
 /// Everything needed to sign requests to one endpoint. Thread-shareable.
 #[derive(Debug)]
 pub(crate) struct SigV4Signer {
+    endpoint: String,
     region: String,
     service: String,
-    credentials: AwsCredentials,
+    credentials: RwLock<AwsCredentials>,
+    /// Where the credentials came from when that was the shared credentials file.
+    file: Option<ProfileFile>,
     /// `host[:port]` as sent in Host / `:authority`.
     host: String,
     canonical_uri: String,
     canonical_query: String,
+}
+
+/// A profile of the shared credentials file, and which version of the file was read.
+#[derive(Debug)]
+struct ProfileFile {
+    path: PathBuf,
+    profile: String,
+    /// When the file was last looked at, and what it was then.
+    seen: Mutex<(Instant, Option<Fingerprint>)>,
 }
 
 /// Headers a signed request adds.
@@ -123,28 +140,26 @@ impl SigV4Signer {
             .ok_or_else(|| {
                 bad("no region: set sigv4.region, AWS_REGION or AWS_DEFAULT_REGION".into())
             })?;
-        let credentials = resolve_credentials(cfg, env).map_err(bad)?;
-        for (what, value) in [
-            ("access key", Some(&credentials.access_key)),
-            ("session token", credentials.session_token.as_ref()),
-        ] {
-            if value.is_some_and(|v| HeaderValue::from_str(v).is_err()) {
-                return Err(bad(format!(
-                    "the {what} has characters not allowed in an HTTP header"
-                )));
-            }
-        }
+        let (credentials, file) = resolve_credentials(cfg, env).map_err(bad)?;
+        header_safe(&credentials).map_err(bad)?;
+        let file = file.map(|(path, profile)| ProfileFile {
+            seen: Mutex::new((Instant::now(), fingerprint(&path))),
+            path,
+            profile,
+        });
         let (path, query) = path_and_query
             .split_once('?')
             .unwrap_or((path_and_query, ""));
         Ok(Self {
+            endpoint: endpoint.to_string(),
             region,
             service: cfg
                 .service_name
                 .clone()
                 .filter(|s| !s.is_empty())
                 .unwrap_or_else(|| DEFAULT_SERVICE.to_string()),
-            credentials,
+            credentials: RwLock::new(credentials),
+            file,
             host: host.to_string(),
             canonical_uri: canonical_uri(path),
             canonical_query: canonical_query(query),
@@ -152,12 +167,61 @@ impl SigV4Signer {
     }
 
     /// The access key id (for tests and logs; not secret).
-    pub(crate) fn access_key(&self) -> &str {
-        &self.credentials.access_key
+    pub(crate) fn access_key(&self) -> String {
+        self.current().access_key.clone()
+    }
+
+    fn current(&self) -> std::sync::RwLockReadGuard<'_, AwsCredentials> {
+        self.credentials
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Re-reads the shared credentials file if the credentials came from it, at least
+    /// `recheck` has passed since it was last looked at, and it changed since it was read.
+    /// Another thread already checking makes this a no-op.
+    pub(crate) fn refresh(&self, now: Instant, recheck: Duration) {
+        let Some(file) = &self.file else {
+            return;
+        };
+        let Ok(mut seen) = file.seen.try_lock() else {
+            return;
+        };
+        if now.saturating_duration_since(seen.0) < recheck {
+            return;
+        }
+        seen.0 = now;
+        let current = fingerprint(&file.path);
+        if current.is_none() || current == seen.1 {
+            if current.is_none() {
+                tracing::warn!(endpoint = %self.endpoint, path = %file.path.display(),
+                    "Cannot stat the AWS credentials file; keeping the previous credentials.");
+            }
+            return;
+        }
+        match from_profile(&file.path, &file.profile).and_then(|c| header_safe(&c).map(|()| c)) {
+            Ok(new) => {
+                seen.1 = current;
+                let mut creds = self
+                    .credentials
+                    .write()
+                    .unwrap_or_else(|poisoned| poisoned.into_inner());
+                if *creds != new {
+                    *creds = new;
+                    tracing::info!(endpoint = %self.endpoint, path = %file.path.display(),
+                        profile = %file.profile, "AWS credentials file changed; signing with the new credentials.");
+                }
+            }
+            Err(error) => {
+                tracing::warn!(endpoint = %self.endpoint, %error,
+                    "Cannot re-read the AWS credentials file; keeping the previous credentials.");
+            }
+        }
     }
 
     /// Signs a remote-write POST of `body` in `format` at `now`.
     pub(crate) fn sign(&self, format: WireFormat, body: &[u8], now: SystemTime) -> SignedHeaders {
+        let credentials = self.current();
         let amz_date = amz_date(now);
         let payload_hash = hex(digest::digest(&digest::SHA256, body).as_ref());
         let mut headers: Vec<(&str, &str)> = vec![
@@ -168,11 +232,11 @@ impl SigV4Signer {
             ("x-amz-date", &amz_date),
             ("x-prometheus-remote-write-version", format.version()),
         ];
-        if let Some(token) = &self.credentials.session_token {
+        if let Some(token) = &credentials.session_token {
             headers.push(("x-amz-security-token", token));
         }
         let (authorization, _) = authorization(
-            &self.credentials,
+            &credentials,
             &Scope {
                 date: &amz_date[..8],
                 region: &self.region,
@@ -195,7 +259,7 @@ impl SigV4Signer {
             HeaderName::from_static("x-amz-content-sha256"),
             value(&payload_hash),
         ));
-        if let Some(token) = &self.credentials.session_token {
+        if let Some(token) = &credentials.session_token {
             let mut v = value(token);
             v.set_sensitive(true);
             extra.push((HeaderName::from_static("x-amz-security-token"), v));
@@ -209,8 +273,35 @@ impl SigV4Signer {
     }
 }
 
-/// Credentials from the config, a profile, or the environment (module doc has the order).
-fn resolve_credentials(cfg: &SigV4Config, env: EnvLookup<'_>) -> Result<AwsCredentials, String> {
+/// The credentials can be sent: the access key and session token go into headers.
+fn header_safe(credentials: &AwsCredentials) -> Result<(), String> {
+    for (what, value) in [
+        ("access key", Some(&credentials.access_key)),
+        ("session token", credentials.session_token.as_ref()),
+    ] {
+        if value.is_some_and(|v| HeaderValue::from_str(v).is_err()) {
+            return Err(format!(
+                "the {what} has characters not allowed in an HTTP header"
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The file's current version, if it can be looked at.
+fn fingerprint(path: &Path) -> Option<Fingerprint> {
+    std::fs::metadata(path).ok().map(|m| Fingerprint::of(&m))
+}
+
+/// A shared credentials file and the profile read from it.
+type FromFile = Option<(PathBuf, String)>;
+
+/// Credentials from the config, a profile, or the environment (module doc has the order),
+/// and the file and profile when they came from the shared credentials file.
+fn resolve_credentials(
+    cfg: &SigV4Config,
+    env: EnvLookup<'_>,
+) -> Result<(AwsCredentials, FromFile), String> {
     let key = cfg.access_key.as_deref().filter(|k| !k.is_empty());
     let secret = cfg
         .secret_key
@@ -219,33 +310,37 @@ fn resolve_credentials(cfg: &SigV4Config, env: EnvLookup<'_>) -> Result<AwsCrede
         .filter(|s| !s.is_empty());
     match (key, secret) {
         (Some(k), Some(s)) => {
-            return Ok(AwsCredentials {
+            let creds = AwsCredentials {
                 access_key: k.to_string(),
                 secret_key: s.to_string(),
                 session_token: None,
-            })
+            };
+            return Ok((creds, None));
         }
         (None, None) => {}
         _ => return Err("access_key and secret_key must be set together".into()),
     }
     let file = credentials_file(env);
     if let Some(profile) = cfg.profile.as_deref().filter(|p| !p.is_empty()) {
-        return from_profile(&file, profile);
+        let creds = from_profile(&file, profile)?;
+        return Ok((creds, Some((file, profile.to_string()))));
     }
     if let (Some(k), Some(s)) = (env("AWS_ACCESS_KEY_ID"), env("AWS_SECRET_ACCESS_KEY")) {
-        return Ok(AwsCredentials {
+        let creds = AwsCredentials {
             access_key: k,
             secret_key: s,
             session_token: env("AWS_SESSION_TOKEN"),
-        });
+        };
+        return Ok((creds, None));
     }
     let profile = env("AWS_PROFILE").unwrap_or_else(|| "default".to_string());
-    from_profile(&file, &profile).map_err(|e| {
-        format!(
+    match from_profile(&file, &profile) {
+        Ok(creds) => Ok((creds, Some((file, profile)))),
+        Err(e) => Err(format!(
             "no credentials: set sigv4.access_key and sigv4.secret_key, or AWS_ACCESS_KEY_ID \
              and AWS_SECRET_ACCESS_KEY, or a profile ({e})"
-        )
-    })
+        )),
+    }
 }
 
 fn credentials_file(env: EnvLookup<'_>) -> PathBuf {
@@ -771,7 +866,7 @@ mod tests {
         ];
         for (case, cfg, env, key, token) in cases {
             let env = env_of(env);
-            match (resolve_credentials(cfg, &env), key) {
+            match (resolve_credentials(cfg, &env).map(|(c, _)| c), key) {
                 (Ok(c), Some(key)) => {
                     assert_eq!(c.access_key, key, "{case}");
                     assert_eq!(c.session_token.as_deref(), token, "{case}");
@@ -785,6 +880,17 @@ mod tests {
             ..Default::default()
         };
         assert!(resolve_credentials(&half, &env_of(&[])).is_err());
+        let from = |cfg, env: &[(&str, &str)]| resolve_credentials(cfg, &env_of(env)).unwrap().1;
+        assert_eq!(from(&with_keys, &full_env), None);
+        assert_eq!(from(&bare, &full_env), None, "environment");
+        assert_eq!(
+            from(&profile, &full_env),
+            Some((file.clone(), "prod".into()))
+        );
+        assert_eq!(
+            from(&bare, &[("AWS_SHARED_CREDENTIALS_FILE", f)]),
+            Some((file.clone(), "default".into()))
+        );
     }
 
     #[test]
@@ -823,5 +929,85 @@ mod tests {
         let signed = s.sign(WireFormat::Rw1, b"body", SystemTime::now());
         assert!(!format!("{signed:?}").contains("topsecret"));
         assert!(signed.authorization.is_sensitive());
+    }
+
+    /// The access key and session token a signature was made with.
+    fn signed_with(s: &SigV4Signer) -> (String, Option<String>) {
+        let signed = s.sign(WireFormat::Rw1, b"body", SystemTime::now());
+        let auth = signed.authorization.to_str().unwrap().to_string();
+        let key = auth
+            .split("Credential=")
+            .nth(1)
+            .and_then(|c| c.split('/').next())
+            .unwrap()
+            .to_string();
+        let token = signed
+            .extra
+            .iter()
+            .find(|(n, _)| n == "x-amz-security-token")
+            .map(|(_, v)| v.to_str().unwrap().to_string());
+        (key, token)
+    }
+
+    #[test]
+    fn a_changed_credentials_file_is_read_again_after_recheck() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("credentials");
+        let write = |key: &str, token: &str| {
+            // Replaced by rename, as rotating tools do: a new inode whatever the mtime.
+            let tmp = dir.path().join("credentials.tmp");
+            std::fs::write(
+                &tmp,
+                format!("[app]\naws_access_key_id = {key}\naws_secret_access_key = s-{key}\naws_session_token = {token}\n"),
+            )
+            .unwrap();
+            std::fs::rename(&tmp, &file).unwrap();
+        };
+        write("KEY1", "tok1");
+        let cfg = SigV4Config {
+            region: Some("eu-west-1".into()),
+            profile: Some("app".into()),
+            ..Default::default()
+        };
+        let f = file.to_str().unwrap().to_string();
+        let env = env_of(&[("AWS_SHARED_CREDENTIALS_FILE", &f)]);
+        let s = SigV4Signer::new("e", &cfg, "h", "/w", &env).unwrap();
+        let recheck = Duration::from_secs(5);
+        let t0 = Instant::now();
+        assert_eq!(signed_with(&s), ("KEY1".into(), Some("tok1".into())));
+
+        write("KEY2", "tok2");
+        s.refresh(t0, recheck);
+        assert_eq!(s.access_key(), "KEY1", "not before recheck has passed");
+        s.refresh(t0 + recheck, recheck);
+        assert_eq!(signed_with(&s), ("KEY2".into(), Some("tok2".into())));
+
+        // A file without the profile, then no file: the last good credentials stay.
+        std::fs::write(
+            &file,
+            "[other]\naws_access_key_id = X\naws_secret_access_key = Y\n",
+        )
+        .unwrap();
+        s.refresh(t0 + 2 * recheck, recheck);
+        assert_eq!(s.access_key(), "KEY2");
+        std::fs::remove_file(&file).unwrap();
+        s.refresh(t0 + 3 * recheck, recheck);
+        assert_eq!(signed_with(&s), ("KEY2".into(), Some("tok2".into())));
+        write("KEY3", "tok3");
+        s.refresh(t0 + 4 * recheck, recheck);
+        assert_eq!(signed_with(&s), ("KEY3".into(), Some("tok3".into())));
+    }
+
+    #[test]
+    fn credentials_from_config_or_environment_are_never_reread() {
+        let cfg = SigV4Config {
+            region: Some("eu-west-1".into()),
+            ..Default::default()
+        };
+        let env = env_of(&[("AWS_ACCESS_KEY_ID", "ENV"), ("AWS_SECRET_ACCESS_KEY", "S")]);
+        let s = SigV4Signer::new("e", &cfg, "h", "/w", &env).unwrap();
+        assert!(s.file.is_none());
+        s.refresh(Instant::now() + Duration::from_secs(3600), Duration::ZERO);
+        assert_eq!(s.access_key(), "ENV");
     }
 }

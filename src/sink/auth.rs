@@ -227,7 +227,7 @@ impl Handler for BearerCheck {
 /// path, query, the signed headers, the body) and answers 403 when it differs.
 #[derive(Debug)]
 pub struct SigV4Check {
-    credentials: AwsCredentials,
+    credentials: Mutex<AwsCredentials>,
     region: String,
     service: String,
     /// The `host` value for HTTP/2 requests (whose `:authority` the sink does not record).
@@ -241,11 +241,11 @@ pub struct SigV4Check {
 impl SigV4Check {
     pub fn new(access_key: &str, secret_key: &str, region: &str, service: &str) -> Self {
         Self {
-            credentials: AwsCredentials {
+            credentials: Mutex::new(AwsCredentials {
                 access_key: access_key.into(),
                 secret_key: secret_key.into(),
                 session_token: None,
-            },
+            }),
             region: region.into(),
             service: service.into(),
             authority: OnceLock::new(),
@@ -254,7 +254,22 @@ impl SigV4Check {
         }
     }
 
+    /// From now on only `access_key`/`secret_key` (and `session_token`, which must then
+    /// come as `X-Amz-Security-Token`) are accepted, as after a credentials rotation.
+    pub fn rotate(&self, access_key: &str, secret_key: &str, session_token: Option<&str>) {
+        *self.credentials.lock().unwrap_or_else(|p| p.into_inner()) = AwsCredentials {
+            access_key: access_key.into(),
+            secret_key: secret_key.into(),
+            session_token: session_token.map(str::to_string),
+        };
+    }
+
     fn check(&self, r: &ReceivedRequest) -> Result<(), String> {
+        let credentials = self
+            .credentials
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
         let header = |name: &str| r.headers.get(name).and_then(|v| v.to_str().ok());
         let auth = header("authorization").ok_or("no Authorization header")?;
         let rest = auth
@@ -272,11 +287,14 @@ impl SigV4Check {
         let access_key = scope_parts.next().unwrap_or("");
         let date = scope_parts.next().unwrap_or("");
         let (region, service) = (scope_parts.next(), scope_parts.next());
-        if access_key != self.credentials.access_key
+        if access_key != credentials.access_key
             || region != Some(self.region.as_str())
             || service != Some(self.service.as_str())
         {
             return Err(format!("unexpected credential scope {credential}"));
+        }
+        if header("x-amz-security-token") != credentials.session_token.as_deref() {
+            return Err("X-Amz-Security-Token is not the session token".into());
         }
         let amz_date = header("x-amz-date").ok_or("no X-Amz-Date")?;
         if !amz_date.starts_with(date) {
@@ -303,7 +321,7 @@ impl SigV4Check {
         let uri = crate::http::sigv4::canonical_uri(path);
         let query = canonical_query(query);
         let (_, want) = authorization(
-            &self.credentials,
+            &credentials,
             &Scope {
                 date,
                 region: &self.region,
