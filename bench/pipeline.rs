@@ -12,7 +12,9 @@
 //!
 //! Reports samples/s, CPU seconds per million samples of ringwrite's own threads (the core
 //! loops and the WAL reader; the sink's thread is excluded), peak RSS above the base before
-//! the pipeline started, bytes per series, and the shard count at the end.
+//! the pipeline started, bytes per series, and the shard count at the end; on stderr, the
+//! CPU of the core loops and of the WAL reader apart, each as user + system seconds per
+//! million samples with its voluntary and involuntary context switches.
 
 use ringwrite::config::Config;
 use ringwrite::pipeline::{Pipeline, PipelineSpec};
@@ -120,6 +122,7 @@ fn run_one(
     };
     let cpu0 = ringwrite_threads_cpu();
     let split0 = ringwrite_threads_cpu_split();
+    let detail0 = thread_detail();
     let start = Instant::now();
     let p = Pipeline::start(spec, Arc::clone(&cores)).expect("pipeline");
     loop {
@@ -137,12 +140,23 @@ fn run_one(
     let wall = start.elapsed().as_secs_f64();
     let cpu = ringwrite_threads_cpu() - cpu0;
     let split = ringwrite_threads_cpu_split();
+    let detail = thread_detail();
     let m = total as f64 / 1e6;
     eprintln!(
         "  CPU s per M samples: core loop {:.3}, WAL reader {:.3}",
         (split.0 - split0.0) / m,
         (split.1 - split0.1) / m
     );
+    for (i, name) in ["core loop", "WAL reader"].iter().enumerate() {
+        let (a, b) = (detail[i], detail0[i]);
+        eprintln!(
+            "  {name}: user {:.3} + system {:.3} s/M; context switches {} voluntary, {} involuntary",
+            (a.user - b.user) / m,
+            (a.system - b.system) / m,
+            a.voluntary - b.voluntary,
+            a.involuntary - b.involuntary,
+        );
+    }
     let peak = rss_kib("VmHWM");
     let stats = Arc::clone(&p.stats);
     p.stop().expect("stop");
@@ -324,6 +338,56 @@ fn rss_kib(field: &str) -> u64 {
         .unwrap_or(0)
 }
 
+/// User and system CPU seconds and context switches of a group of threads.
+#[derive(Clone, Copy, Default)]
+struct ThreadDetail {
+    user: f64,
+    system: f64,
+    voluntary: u64,
+    involuntary: u64,
+}
+
+/// [`ThreadDetail`] of the core loops, then of the other ringwrite threads (WAL readers).
+fn thread_detail() -> [ThreadDetail; 2] {
+    let mut out = [ThreadDetail::default(); 2];
+    for (comm, stat, status) in ringwrite_threads() {
+        let d = &mut out[usize::from(!comm.starts_with("ringwrite-core"))];
+        let after = stat.rsplit_once(") ").map(|x| x.1).unwrap_or("");
+        let f: Vec<&str> = after.split_whitespace().collect();
+        let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+        d.user += ticks(11) / 100.0;
+        d.system += ticks(12) / 100.0;
+        let field = |name: &str| {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix(name))
+                .and_then(|v| v.trim().parse::<u64>().ok())
+                .unwrap_or(0)
+        };
+        d.voluntary += field("voluntary_ctxt_switches:");
+        d.involuntary += field("nonvoluntary_ctxt_switches:");
+    }
+    out
+}
+
+/// (comm, stat, status) of each of ringwrite's own threads (not the sink's).
+fn ringwrite_threads() -> Vec<(String, String, String)> {
+    let mut out = Vec::new();
+    if let Ok(rd) = std::fs::read_dir("/proc/self/task") {
+        for t in rd.flatten() {
+            let comm = std::fs::read_to_string(t.path().join("comm")).unwrap_or_default();
+            let comm = comm.trim().to_string();
+            if !comm.starts_with("ringwrite-") || comm.starts_with("ringwrite-sink") {
+                continue;
+            }
+            let stat = std::fs::read_to_string(t.path().join("stat")).unwrap_or_default();
+            let status = std::fs::read_to_string(t.path().join("status")).unwrap_or_default();
+            out.push((comm, stat, status));
+        }
+    }
+    out
+}
+
 /// CPU seconds of ringwrite's own threads (core loops, WAL readers), not the sink's.
 fn ringwrite_threads_cpu() -> f64 {
     let (core, reader) = ringwrite_threads_cpu_split();
@@ -332,27 +396,6 @@ fn ringwrite_threads_cpu() -> f64 {
 
 /// CPU seconds of the core loops and of the other ringwrite threads (WAL readers).
 fn ringwrite_threads_cpu_split() -> (f64, f64) {
-    let tick = 100.0; // USER_HZ
-    let (mut core, mut other) = (0.0, 0.0);
-    if let Ok(rd) = std::fs::read_dir("/proc/self/task") {
-        for t in rd.flatten() {
-            let comm = std::fs::read_to_string(t.path().join("comm")).unwrap_or_default();
-            let comm = comm.trim();
-            if !comm.starts_with("ringwrite-") || comm.starts_with("ringwrite-sink") {
-                continue;
-            }
-            if let Ok(stat) = std::fs::read_to_string(t.path().join("stat")) {
-                let after = stat.rsplit_once(") ").map(|x| x.1).unwrap_or("");
-                let f: Vec<&str> = after.split_whitespace().collect();
-                let ut: f64 = f.get(11).and_then(|v| v.parse().ok()).unwrap_or(0.0);
-                let st: f64 = f.get(12).and_then(|v| v.parse().ok()).unwrap_or(0.0);
-                if comm.starts_with("ringwrite-core") {
-                    core += (ut + st) / tick;
-                } else {
-                    other += (ut + st) / tick;
-                }
-            }
-        }
-    }
-    (core, other)
+    let [core, other] = thread_detail();
+    (core.user + core.system, other.user + other.system)
 }
