@@ -142,8 +142,10 @@ impl SigV4Signer {
             })?;
         let (credentials, file) = resolve_credentials(cfg, env).map_err(bad)?;
         header_safe(&credentials).map_err(bad)?;
+        // The file's version is unknown (it may have changed since it was read): the first
+        // check reads it again and remembers the version from then on.
         let file = file.map(|(path, profile)| ProfileFile {
-            seen: Mutex::new((Instant::now(), fingerprint(&path))),
+            seen: Mutex::new((Instant::now(), None)),
             path,
             profile,
         });
