@@ -301,8 +301,26 @@ pub struct Prometheus {
 
 impl Prometheus {
     /// Starts `prometheus` with `config` and `data_dir`, plus `extra_args`, logging to
-    /// `<data_dir>.log`, and waits (up to 60 s) until `/-/ready` answers 200.
+    /// `<data_dir>.log`, and waits (up to 60 s) until `/-/ready` answers 200. The port is
+    /// picked free, then passed: when another test took it in between, Prometheus exits
+    /// with "address already in use" and is started again on another port.
     pub fn start(config: &Path, data_dir: &Path, extra_args: &[&str]) -> Prometheus {
+        for attempt in 1.. {
+            match Self::try_start(config, data_dir, extra_args) {
+                Ok(prom) => return prom,
+                Err(log) if attempt < 5 && log.contains("address already in use") => {}
+                Err(log) => panic!("prometheus exited during startup:\n{log}"),
+            }
+        }
+        unreachable!()
+    }
+
+    /// [`Prometheus::start`] once; `Err` with the log's tail when it exited while starting.
+    fn try_start(
+        config: &Path,
+        data_dir: &Path,
+        extra_args: &[&str],
+    ) -> Result<Prometheus, String> {
         let bin = require_tool("PROMETHEUS", "prometheus");
         let port = free_port();
         let log_path = data_dir.with_extension("log");
@@ -326,13 +344,11 @@ impl Prometheus {
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
             if let Ok((200, _)) = http_get(port, "/-/ready") {
-                return prom;
+                return Ok(prom);
             }
-            assert!(
-                prom.guard.is_running(),
-                "prometheus exited during startup:\n{}",
-                prom.log_tail(30)
-            );
+            if !prom.guard.is_running() {
+                return Err(prom.log_tail(30));
+            }
             assert!(
                 Instant::now() < deadline,
                 "prometheus not ready after 60 s:\n{}",
