@@ -8,7 +8,7 @@ use common::recorder::{compare, Accepted, Recorder};
 use common::ringwrite::{start_run, wait_for};
 use common::walgen::{indexed_labels, log_scrape, log_series};
 use ringwrite::progress::ProgressStore;
-use ringwrite::record::{self};
+use ringwrite::record;
 use ringwrite::sink::{Sink, SinkTransport};
 use ringwrite::wal::fragment::PAGE_SIZE;
 use ringwrite::wal::reader::Position;
