@@ -106,9 +106,10 @@ fn run_one(
     } else {
         "prometheus.WriteRequest"
     };
+    let mps: usize = env_or("RINGWRITE_BENCH_MAX_SAMPLES_PER_SEND", 2000);
     let protocol = if transport == "http1" { "http1" } else { "h2c" };
     let yaml = format!(
-        "remote_write:\n  - url: {}\n    name: bench\n    protocol: {protocol}\n    protobuf_message: {message}\n    queue_config:\n      max_shards: 16\n",
+        "remote_write:\n  - url: {}\n    name: bench\n    protocol: {protocol}\n    protobuf_message: {message}\n    queue_config:\n      max_shards: 16\n      max_samples_per_send: {mps}\n",
         sink.url()
     );
     let cfg = Config::from_yaml(&yaml, "bench.yml", None).expect("config");
@@ -157,6 +158,10 @@ fn run_one(
             a.involuntary - b.involuntary,
         );
     }
+    eprintln!(
+        "  batches encoded while the previous request was in flight: {}",
+        p.stats.queue.batches_encoded_ahead.load(Ordering::Relaxed)
+    );
     let peak = rss_kib("VmHWM");
     let stats = Arc::clone(&p.stats);
     p.stop().expect("stop");

@@ -237,9 +237,10 @@ fn receiver_down_then_back_loses_nothing_and_stays_bounded() {
         "no retries while down"
     );
     assert_eq!(p.stats.queue.samples_acked.load(Ordering::Relaxed), 0);
-    // 2 shards x (capacity 500 + one batch in flight + one chunk being received).
+    // 2 shards x (capacity 500 + one batch in flight + one batch encoded ahead + one
+    // chunk being received).
     assert!(
-        max_pending > 0 && max_pending <= 2 * (500 + 100 + 100),
+        max_pending > 0 && max_pending <= 2 * (500 + 100 + 100 + 100),
         "pending {max_pending}"
     );
     let read_while_down = p.stats.data_in.load(Ordering::Relaxed);
@@ -274,6 +275,86 @@ fn receiver_down_then_back_loses_nothing_and_stays_bounded() {
     let stats = Arc::clone(&p.stats);
     p.stop().unwrap();
     assert_eq!(*rec.accepted.lock().unwrap(), want);
+    assert_eq!(stats.queue.samples_failed.load(Ordering::Relaxed), 0);
+    drop(sink);
+    if let Ok(c) = Arc::try_unwrap(cores) {
+        c.shutdown();
+    }
+}
+
+/// Answers 415 to RW 2.0 and, slowly, records RW 1.0: the shard encodes the next batches
+/// while a request is in flight, in the format of the moment.
+struct Rw1Only {
+    rec: Arc<Recorder>,
+    refused: std::sync::atomic::AtomicU64,
+}
+
+impl ringwrite::sink::Handler for Rw1Only {
+    fn handle(&self, req: &ringwrite::sink::ReceivedRequest) -> Option<ringwrite::sink::Reply> {
+        let v2 = req
+            .headers
+            .get("content-type")
+            .is_some_and(|c| c.to_str().unwrap_or("").contains("v2"));
+        if v2 {
+            self.refused.fetch_add(1, Ordering::SeqCst);
+            return Some(ringwrite::sink::Reply::status(415));
+        }
+        let reply = self
+            .rec
+            .handle(req)
+            .unwrap_or_else(ringwrite::sink::Reply::no_content);
+        Some(reply.delayed(Duration::from_millis(5)))
+    }
+}
+
+#[test]
+fn batches_encoded_ahead_follow_a_fall_back_to_rw1() {
+    let d = tempfile::tempdir().unwrap();
+    let want = write_wal(d.path());
+    let handler = Arc::new(Rw1Only {
+        rec: Arc::new(Recorder::new(0)),
+        refused: Default::default(),
+    });
+    let sink = Sink::builder(SinkTransport::Http1)
+        .handler(handler.clone())
+        .start()
+        .unwrap();
+    let yaml = format!(
+        "global:\n  external_labels:\n    replica: e2e\nremote_write:\n  - url: {}\n    name: order\n    protobuf_message: io.prometheus.write.v2.Request\n    queue_config:\n      max_samples_per_send: 250\n      capacity: 4000\n      batch_send_deadline: 50ms\n",
+        sink.url()
+    );
+    let cfg = Config::from_yaml(&yaml, "test.yml", None).unwrap();
+    let cores = Arc::new(Cores::start(&[0]).unwrap());
+    let spec = PipelineSpec {
+        external_labels: vec![("replica".into(), "e2e".into())],
+        fixed_shards: Some(1),
+        ..PipelineSpec::new(cfg.remote_write[0].clone(), d.path().to_path_buf())
+    };
+    let total: usize = want.values().map(Vec::len).sum();
+    let p = Pipeline::start(spec, Arc::clone(&cores)).unwrap();
+    let start = Instant::now();
+    while p.stats.queue.samples_acked.load(Ordering::Relaxed) < total as u64 {
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "only {} of {total} samples acknowledged",
+            p.stats.queue.samples_acked.load(Ordering::Relaxed)
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let stats = Arc::clone(&p.stats);
+    p.stop().unwrap();
+    let got = handler.rec.accepted.lock().unwrap().clone();
+    assert_eq!(got.len(), want.len(), "series");
+    for (k, w) in &want {
+        assert_eq!(got.get(k), Some(w), "series {k}: order or content differs");
+    }
+    assert!(
+        stats.queue.batches_encoded_ahead.load(Ordering::Relaxed) > 0,
+        "no batch was encoded while a request was in flight"
+    );
+    // One shard, one request in flight: only the first request went out as RW 2.0. A
+    // batch encoded ahead in RW 2.0 was encoded again in RW 1.0, never sent as it was.
+    assert_eq!(handler.refused.load(Ordering::SeqCst), 1, "RW 2.0 requests");
     assert_eq!(stats.queue.samples_failed.load(Ordering::Relaxed), 0);
     drop(sink);
     if let Ok(c) = Arc::try_unwrap(cores) {

@@ -11,7 +11,7 @@
 //! anchors without `(?s:`) and a series relabeled to no labels at all (2.42 drops it).
 mod common;
 
-use common::prom::{free_port, http_get, require_tool, ChildGuard};
+use common::prom::Prometheus;
 use common::recorder::Recorder;
 use ringwrite::config::Config;
 use ringwrite::metrics::Kind;
@@ -20,7 +20,6 @@ use ringwrite::queue::Loss;
 use ringwrite::runtime::Cores;
 use ringwrite::sink::{Sink, SinkTransport};
 use std::collections::{BTreeMap, BTreeSet};
-use std::process::Command;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -89,51 +88,37 @@ const RULES: &str = r#"
 
 #[test]
 fn same_config_same_series_as_prometheus_2_42() {
-    let prometheus = require_tool("PROMETHEUS", "prometheus");
     let d = tempfile::tempdir().unwrap();
     let prom_rec = Arc::new(Recorder::new(0));
     let prom_sink = Sink::builder(SinkTransport::Http1)
         .handler(prom_rec.clone())
         .start()
         .unwrap();
-    let port = free_port();
-    let yaml = format!(
-        "global:\n  scrape_interval: 1s\n  external_labels: {{cluster: eu, replica: r1, job: ext}}\nscrape_configs:\n  - job_name: self\n    static_configs: [{{targets: ['127.0.0.1:{port}']}}]\nremote_write:\n  - url: {}\n    name: diff\n    queue_config: {{batch_send_deadline: 100ms}}\n{RULES}",
-        prom_sink.url()
-    );
     let config = d.path().join("prometheus.yml");
-    std::fs::write(&config, &yaml).unwrap();
+    let sink_url = prom_sink.url();
     let data = d.path().join("data");
-    let log = std::fs::File::create(d.path().join("prometheus.log")).unwrap();
-    let mut prom = ChildGuard::spawn(
-        "prometheus",
-        Command::new(prometheus)
-            .arg(format!("--config.file={}", config.display()))
-            .arg(format!("--storage.tsdb.path={}", data.display()))
-            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-            .stdout(log.try_clone().unwrap())
-            .stderr(log),
+    let mut prom = Prometheus::start_with(
+        &config,
+        |port| {
+            Some(format!(
+            "global:\n  scrape_interval: 1s\n  external_labels: {{cluster: eu, replica: r1, job: ext}}\nscrape_configs:\n  - job_name: self\n    static_configs: [{{targets: ['127.0.0.1:{port}']}}]\nremote_write:\n  - url: {sink_url}\n    name: diff\n    queue_config: {{batch_send_deadline: 100ms}}\n{RULES}",
+        ))
+        },
+        &data,
+        &[],
     );
-    let start = Instant::now();
-    while !matches!(http_get(port, "/-/ready"), Ok((200, _))) {
-        assert!(prom.is_running(), "prometheus exited; see its log");
-        assert!(
-            start.elapsed() < Duration::from_secs(60),
-            "prometheus not ready"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    // The configuration of the attempt that started (the port is in it).
+    let yaml = std::fs::read_to_string(&config).unwrap();
     // Prometheus 2.42's WAL watcher polls the live segment every 15 s (no write
     // notifications before 2.47): run long enough for it to read and send several scrapes.
     std::thread::sleep(Duration::from_secs(20));
-    let (status, clean) = prom.terminate(Duration::from_secs(60));
-    assert!(clean && status.success(), "prometheus did not stop cleanly");
+    prom.stop();
     let from_prometheus = received(&prom_rec);
     assert!(
         from_prometheus.len() > 20,
         "prometheus sent {} series; its log:\n{}",
         from_prometheus.len(),
-        std::fs::read_to_string(d.path().join("prometheus.log")).unwrap_or_default()
+        prom.log_tail(50)
     );
 
     // ringwrite: the same file, the WAL Prometheus left.

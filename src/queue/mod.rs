@@ -125,6 +125,9 @@ pub struct QueueStats {
     pub exemplars_acked: AtomicU64,
     /// Retries (one per backoff sleep).
     pub retries: AtomicU64,
+    /// Batches encoded while the shard's previous request was in flight (see
+    /// `shard::look_ahead`).
+    pub batches_encoded_ahead: AtomicU64,
     /// Dropped before sending, by kind and reason.
     pub drops: Drops,
 }

@@ -1,12 +1,15 @@
 //! One shard: collects items into batches (closed at `max_samples_per_send` or after
 //! `batch_send_deadline`), encodes, sends with retries, one request at a time.
 
-use super::batch::{encode_batch, Encoders};
+use super::batch::{encode_batch, Encoded, Encoders};
 use super::{now_ms, Item, Loss, QueueStats, ShardMsg, ShardSeries};
-use crate::encode::SymbolInterner;
+use crate::encode::{EncodedSeries, SymbolInterner};
 use crate::http::{send_with_retry_as, BatchOutcome, Pool, RetryPolicy, WireFormat};
 use crate::progress::ShardMarks;
+use crate::record::SeriesRef;
 use crate::reshard::ReshardPause;
+use bytes::Bytes;
+use std::collections::VecDeque;
 use std::rc::Rc;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, RwLock};
@@ -60,6 +63,31 @@ pub trait SendObserver: Send + Sync {
     fn lag(&self, secs: f64);
 }
 
+/// What the shard loop holds between batches. While a request is in flight the shard
+/// fills and encodes the next full batch from here (see [`look_ahead`]), so the core has
+/// work instead of sleeping until the answer, and the next request leaves as soon as the
+/// previous one is answered: still one request in flight, in order.
+struct Queue {
+    /// Items received beyond the current batch, in order.
+    backlog: VecDeque<Item>,
+    /// A message [`look_ahead`] took from the channel that was not items; handled first.
+    stashed: Option<ShardMsg>,
+    /// The next full batch, already encoded.
+    ready: Option<Ready>,
+    max: usize,
+    /// Off for the final flush (the reader is gone): nothing may be left behind.
+    look_ahead: bool,
+}
+
+/// A full batch encoded while the previous request was in flight.
+struct Ready {
+    items: Vec<Item>,
+    body: Pre,
+}
+
+/// A batch's body encoded ahead, and the format it was encoded in.
+type Pre = (Bytes, Encoded, WireFormat);
+
 /// The shard loop. Returns when told to stop (after sending what it holds) or when the
 /// reader side is gone.
 pub async fn run_shard(mut ctx: ShardContext) {
@@ -69,11 +97,33 @@ pub async fn run_shard(mut ctx: ShardContext) {
     let mut deadline: Option<Instant> = None;
     let max = ctx.settings.max_samples_per_send.max(1);
     let mut stop: Option<flume::Sender<()>> = None;
-    // Items received beyond a full batch wait here, in order.
-    let mut backlog: std::collections::VecDeque<Item> = std::collections::VecDeque::new();
+    let mut q = Queue {
+        backlog: VecDeque::new(),
+        stashed: None,
+        ready: None,
+        max,
+        // Per-tenant requests are split after encoding starts: no look-ahead there.
+        look_ahead: ctx.settings.tenants.is_none(),
+    };
     loop {
+        if batch.is_empty() {
+            if let Some(ready) = q.ready.take() {
+                batch = ready.items;
+                send_batch(
+                    &mut ctx,
+                    &mut enc,
+                    &mut series,
+                    &mut batch,
+                    &mut q,
+                    Some(ready.body),
+                )
+                .await;
+                deadline = None;
+                continue;
+            }
+        }
         while batch.len() < max {
-            match backlog.pop_front() {
+            match q.backlog.pop_front() {
                 Some(it) => batch.push(it),
                 None => break,
             }
@@ -84,49 +134,52 @@ pub async fn run_shard(mut ctx: ShardContext) {
             deadline = Some(Instant::now() + ctx.settings.batch_send_deadline);
         }
         if batch.len() >= max || (stop.is_some() && !batch.is_empty()) {
-            send_batch(&mut ctx, &mut enc, &mut series, &mut batch).await;
+            send_batch(&mut ctx, &mut enc, &mut series, &mut batch, &mut q, None).await;
             deadline = None;
             continue;
         }
         if let Some(tx) = stop.take() {
-            if backlog.is_empty() {
+            if q.backlog.is_empty() && q.stashed.is_none() {
                 let _ = tx.send(());
                 return;
             }
             stop = Some(tx);
-            continue;
+            if q.stashed.is_none() {
+                continue;
+            }
         }
-        let msg = match deadline {
-            None => ctx.rx.recv_async().await,
-            Some(d) => {
-                let now = Instant::now();
-                if now >= d {
-                    send_batch(&mut ctx, &mut enc, &mut series, &mut batch).await;
-                    deadline = None;
-                    continue;
-                }
-                match monoio::time::timeout(d - now, ctx.rx.recv_async()).await {
-                    Ok(m) => m,
-                    Err(_) => {
-                        send_batch(&mut ctx, &mut enc, &mut series, &mut batch).await;
+        let msg = if let Some(m) = q.stashed.take() {
+            Ok(m)
+        } else {
+            match deadline {
+                None => ctx.rx.recv_async().await,
+                Some(d) => {
+                    let now = Instant::now();
+                    if now >= d {
+                        send_batch(&mut ctx, &mut enc, &mut series, &mut batch, &mut q, None).await;
                         deadline = None;
                         continue;
+                    }
+                    match monoio::time::timeout(d - now, ctx.rx.recv_async()).await {
+                        Ok(m) => m,
+                        Err(_) => {
+                            send_batch(&mut ctx, &mut enc, &mut series, &mut batch, &mut q, None)
+                                .await;
+                            deadline = None;
+                            continue;
+                        }
                     }
                 }
             }
         };
         match msg {
             Ok(ShardMsg::Items(chunk)) => {
-                for (sref, s) in chunk.series {
-                    series.announce(sref, s);
-                }
-                ctx.marks.received(chunk.items.len());
-                series.received(chunk.items.len());
-                if batch.is_empty() && backlog.is_empty() && chunk.items.len() <= max {
+                let n = receive(&mut ctx.marks, &mut series, chunk.series, chunk.items.len());
+                if batch.is_empty() && q.backlog.is_empty() && n <= max {
                     // A whole chunk is a batch: no copy.
                     batch = chunk.items;
                 } else {
-                    backlog.extend(chunk.items)
+                    q.backlog.extend(chunk.items)
                 }
             }
             Ok(ShardMsg::Forget(refs)) => series.forget(&refs),
@@ -134,14 +187,97 @@ pub async fn run_shard(mut ctx: ShardContext) {
             Ok(ShardMsg::Stop(tx)) => stop = Some(tx),
             Err(_) => {
                 // The reader is gone: send what is left, then end.
-                backlog.extend(batch.drain(..));
-                while !backlog.is_empty() {
-                    batch.extend(backlog.drain(..max.min(backlog.len())));
-                    send_batch(&mut ctx, &mut enc, &mut series, &mut batch).await;
+                q.look_ahead = false;
+                q.backlog.extend(batch.drain(..));
+                while !q.backlog.is_empty() {
+                    batch.extend(q.backlog.drain(..max.min(q.backlog.len())));
+                    send_batch(&mut ctx, &mut enc, &mut series, &mut batch, &mut q, None).await;
                 }
                 return;
             }
         }
+    }
+}
+
+/// Counts a chunk of `n` items as received and learns its new series; returns `n`.
+fn receive(
+    marks: &mut ShardMarks,
+    series: &mut ShardSeries,
+    announced: Vec<(SeriesRef, Arc<EncodedSeries>)>,
+    n: usize,
+) -> usize {
+    for (sref, s) in announced {
+        series.announce(sref, s);
+    }
+    marks.received(n);
+    series.received(n);
+    n
+}
+
+/// Runs while a request is in flight: takes what the channel already holds (never
+/// waits) and, when that makes a full batch, encodes it into `q.ready`. A message other
+/// than items stops the taking and is kept for the loop, so everything is handled in
+/// the order it came.
+#[allow(clippy::too_many_arguments)]
+fn look_ahead(
+    q: &mut Queue,
+    rx: &flume::Receiver<ShardMsg>,
+    marks: &mut ShardMarks,
+    series: &mut ShardSeries,
+    enc: &mut Encoders,
+    format: WireFormat,
+    interner: &RwLock<SymbolInterner>,
+    stats: &QueueStats,
+) {
+    if !q.look_ahead || q.ready.is_some() {
+        return;
+    }
+    while q.backlog.len() < q.max && q.stashed.is_none() {
+        match rx.try_recv() {
+            Ok(ShardMsg::Items(chunk)) => {
+                receive(marks, series, chunk.series, chunk.items.len());
+                q.backlog.extend(chunk.items);
+            }
+            Ok(other) => q.stashed = Some(other),
+            // Empty, or the reader is gone: the loop finds out on its next receive.
+            Err(_) => break,
+        }
+    }
+    if q.backlog.len() < q.max {
+        return;
+    }
+    let items: Vec<Item> = q.backlog.drain(..q.max).collect();
+    match encode_batch(enc, &items, series, format, interner) {
+        Ok((body, encoded)) => {
+            stats.batches_encoded_ahead.fetch_add(1, Ordering::Relaxed);
+            q.ready = Some(Ready {
+                items,
+                body: (body, encoded, format),
+            });
+        }
+        // The loop encodes this batch again in its turn and reports the error then.
+        Err(_) => {
+            for it in items.into_iter().rev() {
+                q.backlog.push_front(it);
+            }
+        }
+    }
+}
+
+/// Lets the tasks woken by a send run (the HTTP/2 connection task writes the request),
+/// so that the work done after this overlaps the request's round trip.
+async fn let_send_go() {
+    for _ in 0..2 {
+        let mut yielded = false;
+        std::future::poll_fn(|cx| {
+            if yielded {
+                return std::task::Poll::Ready(());
+            }
+            yielded = true;
+            cx.waker().wake_by_ref();
+            std::task::Poll::Pending
+        })
+        .await;
     }
 }
 
@@ -180,6 +316,8 @@ async fn send_batch(
     enc: &mut Encoders,
     series: &mut ShardSeries,
     batch: &mut Vec<Item>,
+    q: &mut Queue,
+    pre: Option<Pre>,
 ) {
     if batch.is_empty() {
         return;
@@ -188,10 +326,10 @@ async fn send_batch(
     match ctx.settings.tenants.clone() {
         Some(tenants) => {
             for (tenant, mut group) in tenants.split(std::mem::take(batch), series) {
-                send_group(ctx, enc, series, &mut group, tenant).await;
+                send_group(ctx, enc, series, &mut group, tenant, q, None).await;
             }
         }
-        None => send_group(ctx, enc, series, batch, None).await,
+        None => send_group(ctx, enc, series, batch, None, q, pre).await,
     }
     ctx.stats
         .pending
@@ -205,9 +343,11 @@ async fn send_batch(
 async fn send_group(
     ctx: &mut ShardContext,
     enc: &mut Encoders,
-    series: &ShardSeries,
+    series: &mut ShardSeries,
     batch: &mut Vec<Item>,
     tenant: Option<(http::HeaderName, http::HeaderValue)>,
+    q: &mut Queue,
+    mut pre: Option<Pre>,
 ) {
     if let Some(limit) = &ctx.settings.rate_limit {
         // Before `start`: waiting for the rate limit is not send time (resharding reads it).
@@ -225,7 +365,11 @@ async fn send_group(
                 break;
             }
         }
-        let (body, encoded) = match encode_batch(enc, batch, series, format, &ctx.interner) {
+        let encoded = match pre.take() {
+            Some((body, encoded, f)) if f == format => Ok((body, encoded)),
+            _ => encode_batch(enc, batch, series, format, &ctx.interner),
+        };
+        let (body, encoded) = match encoded {
             Ok(x) => x,
             Err(error) => {
                 tracing::error!(endpoint = ctx.pool.endpoint().name(), shard = ctx.id, %error,
@@ -287,7 +431,7 @@ async fn send_group(
             }
             true
         };
-        let outcome = send_with_retry_as(
+        let send = send_with_retry_as(
             &ctx.pool,
             body,
             format,
@@ -295,8 +439,13 @@ async fn send_group(
             tenant.clone(),
             &ctx.settings.retry,
             &mut on_retry,
-        )
-        .await;
+        );
+        let (rx, marks, interner) = (&ctx.rx, &mut ctx.marks, &ctx.interner);
+        let ahead = async {
+            let_send_go().await;
+            look_ahead(q, rx, marks, series, enc, format, interner, stats);
+        };
+        let (outcome, ()) = monoio::join!(send, ahead);
         if rebuild.is_some() {
             continue;
         }

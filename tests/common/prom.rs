@@ -305,8 +305,20 @@ impl Prometheus {
     /// picked free, then passed: when another test took it in between, Prometheus exits
     /// with "address already in use" and is started again on another port.
     pub fn start(config: &Path, data_dir: &Path, extra_args: &[&str]) -> Prometheus {
+        Self::start_with(config, |_| None, data_dir, extra_args)
+    }
+
+    /// [`Prometheus::start`] for a configuration that names Prometheus's own port (a
+    /// self-scrape): `config_for(port)`, when it returns text, is written to `config`
+    /// before every attempt.
+    pub fn start_with(
+        config: &Path,
+        config_for: impl Fn(u16) -> Option<String>,
+        data_dir: &Path,
+        extra_args: &[&str],
+    ) -> Prometheus {
         for attempt in 1.. {
-            match Self::try_start(config, data_dir, extra_args) {
+            match Self::try_start(config, &config_for, data_dir, extra_args) {
                 Ok(prom) => return prom,
                 Err(log) if attempt < 5 && log.contains("address already in use") => {}
                 Err(log) => panic!("prometheus exited during startup:\n{log}"),
@@ -318,11 +330,15 @@ impl Prometheus {
     /// [`Prometheus::start`] once; `Err` with the log's tail when it exited while starting.
     fn try_start(
         config: &Path,
+        config_for: &dyn Fn(u16) -> Option<String>,
         data_dir: &Path,
         extra_args: &[&str],
     ) -> Result<Prometheus, String> {
         let bin = require_tool("PROMETHEUS", "prometheus");
         let port = free_port();
+        if let Some(text) = config_for(port) {
+            fs::write(config, text).expect("write prometheus config");
+        }
         let log_path = data_dir.with_extension("log");
         let log = fs::File::create(&log_path).expect("create prometheus log");
         let guard = ChildGuard::spawn(
