@@ -264,21 +264,28 @@ fn look_ahead(
     }
 }
 
-/// Lets the tasks woken by a send run (the HTTP/2 connection task writes the request),
-/// so that the work done after this overlaps the request's round trip.
+/// Lets the tasks woken by a send run first (the HTTP/2 connection task writes the
+/// request), so that the work done after this overlaps the request's round trip. A monoio
+/// task that wakes itself is polled again before any other task, so the wake comes from
+/// a task spawned behind the ones already woken.
 async fn let_send_go() {
-    for _ in 0..2 {
-        let mut yielded = false;
-        std::future::poll_fn(|cx| {
-            if yielded {
-                return std::task::Poll::Ready(());
-            }
-            yielded = true;
-            cx.waker().wake_by_ref();
-            std::task::Poll::Pending
-        })
-        .await;
-    }
+    let done = Rc::new(std::cell::Cell::new(false));
+    let mut spawned = false;
+    std::future::poll_fn(|cx| {
+        if done.get() {
+            return std::task::Poll::Ready(());
+        }
+        if !spawned {
+            spawned = true;
+            let (done, waker) = (Rc::clone(&done), cx.waker().clone());
+            monoio::spawn(async move {
+                done.set(true);
+                waker.wake();
+            });
+        }
+        std::task::Poll::Pending
+    })
+    .await
 }
 
 /// The oldest timestamp in `batch` when `sample_age_limit` is on.
