@@ -149,7 +149,8 @@ fn show_pos(p: Option<Position>) -> String {
     p.map_or_else(|| "n/a".to_string(), |p| p.to_string())
 }
 
-/// ringwrite's own per-endpoint durability metrics (no Prometheus equivalent).
+/// ringwrite's own per-endpoint metrics (no Prometheus equivalent): durability, and
+/// the batches shards encoded ahead.
 fn register_progress_metrics(
     reg: &crate::metrics::Registry,
     name: &str,
@@ -176,6 +177,13 @@ fn register_progress_metrics(
         "Failed attempts to save progress under --storage.path (e.g. a full disk).",
         &labels,
         move || st.progress_save_failures.load(Ordering::Relaxed) as f64,
+    );
+    let st = Arc::clone(stats);
+    reg.counter_fn(
+        "ringwrite_shard_batches_encoded_ahead_total",
+        "Batches a shard encoded while its previous request was in flight (sent as soon as that request was answered).",
+        &labels,
+        move || st.queue.batches_encoded_ahead.load(Ordering::Relaxed) as f64,
     );
     for reason in ["truncated", "spool_full"] {
         let st = Arc::clone(stats);

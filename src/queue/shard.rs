@@ -232,21 +232,35 @@ fn look_ahead(
     if !q.look_ahead || q.ready.is_some() {
         return;
     }
-    while q.backlog.len() < q.max && q.stashed.is_none() {
+    let take = q.max.min(q.backlog.len());
+    let mut items: Vec<Item> = q.backlog.drain(..take).collect();
+    while items.len() < q.max && q.stashed.is_none() {
         match rx.try_recv() {
-            Ok(ShardMsg::Items(chunk)) => {
+            Ok(ShardMsg::Items(mut chunk)) => {
                 receive(marks, series, chunk.series, chunk.items.len());
-                q.backlog.extend(chunk.items);
+                let room = q.max - items.len();
+                if items.is_empty() && chunk.items.len() <= room {
+                    // A whole chunk starts the batch: no copy (chunks are batch-sized).
+                    items = chunk.items;
+                } else if chunk.items.len() <= room {
+                    items.append(&mut chunk.items);
+                } else {
+                    q.backlog.extend(chunk.items.drain(room..));
+                    items.append(&mut chunk.items);
+                }
             }
             Ok(other) => q.stashed = Some(other),
             // Empty, or the reader is gone: the loop finds out on its next receive.
             Err(_) => break,
         }
     }
-    if q.backlog.len() < q.max {
+    if items.len() < q.max {
+        // Not a full batch: back in front of anything newer, in order.
+        for it in items.into_iter().rev() {
+            q.backlog.push_front(it);
+        }
         return;
     }
-    let items: Vec<Item> = q.backlog.drain(..q.max).collect();
     match encode_batch(enc, &items, series, format, interner) {
         Ok((body, encoded)) => {
             stats.batches_encoded_ahead.fetch_add(1, Ordering::Relaxed);
