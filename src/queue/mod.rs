@@ -7,6 +7,7 @@
 //! ([`run_shard`]) is a task on one of the pinned core loops.
 
 mod batch;
+mod divisor;
 mod drops;
 mod ratelimit;
 mod router;
@@ -15,6 +16,7 @@ mod shard;
 mod tenant;
 
 pub use batch::{encode_batch, Encoders};
+pub use divisor::RefDivisor;
 pub use drops::{Drops, Loss, KINDS};
 pub use ratelimit::RateLimit;
 pub use router::{Router, ShardHandle};

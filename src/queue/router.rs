@@ -1,7 +1,7 @@
 //! The reader side of the shards: routes items by series ref, in chunks, into bounded
 //! channels. A full channel blocks the reader (backpressure), never drops.
 
-use super::{Chunk, Item, QueueStats, ShardMsg};
+use super::{Chunk, Item, QueueStats, RefDivisor, ShardMsg};
 use crate::encode::EncodedSeries;
 use crate::record::SeriesRef;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -16,6 +16,8 @@ pub struct ShardHandle {
 /// Routes items to the current set of shards.
 pub struct Router {
     shards: Vec<ShardHandle>,
+    /// `ref mod shards.len()` for every routed item.
+    divisor: RefDivisor,
     chunks: Vec<Chunk>,
     chunk_max: usize,
     /// Bumped with every new set of shards: a series announced in an older epoch must be
@@ -38,6 +40,7 @@ impl Router {
         Router {
             shards: Vec::new(),
             chunks: Vec::new(),
+            divisor: RefDivisor::new(1),
             chunk_max: max_samples_per_send.clamp(64, 8192),
             epoch: 0,
             stats,
@@ -73,6 +76,7 @@ impl Router {
     /// tables start empty: the epoch changes, so every series is announced again.
     pub fn set_shards(&mut self, shards: Vec<ShardHandle>) {
         self.chunks = (0..shards.len()).map(|_| Chunk::default()).collect();
+        self.divisor = RefDivisor::new(shards.len());
         self.shards = shards;
         self.epoch = self.epoch.wrapping_add(1).max(1);
     }
@@ -90,9 +94,8 @@ impl Router {
         if self.aborted {
             return;
         }
-        let n = self.shards.len();
-        debug_assert!(n > 0, "no shards");
-        let k = (item.sref % n as u64) as usize;
+        debug_assert!(!self.shards.is_empty(), "no shards");
+        let k = self.divisor.rem(item.sref) as usize;
         let chunk = &mut self.chunks[k];
         if chunk.items.capacity() == 0 {
             chunk.items.reserve(self.chunk_max);

@@ -11,6 +11,7 @@
 //! routed before; the shard removes them once everything it had received before the
 //! `Forget` has finished, so a batch still being retried keeps its series.
 
+use super::RefDivisor;
 use crate::encode::EncodedSeries;
 use crate::record::SeriesRef;
 use crate::series::RefTable;
@@ -20,9 +21,7 @@ use std::sync::Arc;
 /// Series of one shard, keyed by `ref / shards` (dense: a shard gets every N-th ref).
 pub struct ShardSeries {
     table: RefTable<Arc<EncodedSeries>>,
-    shards: u64,
-    /// `ref / shards` without a division (see [`ShardSeries::key`]).
-    reciprocal: u64,
+    shards: RefDivisor,
     /// Items received and items finished (sent or dropped), for deferred forgets.
     received: u64,
     finished: u64,
@@ -33,11 +32,9 @@ pub struct ShardSeries {
 impl ShardSeries {
     /// The table of one of `shards` shards.
     pub fn new(shards: usize) -> ShardSeries {
-        let shards = shards.max(1) as u64;
         ShardSeries {
             table: RefTable::default(),
-            shards,
-            reciprocal: (u64::MAX / shards).wrapping_add(1),
+            shards: RefDivisor::new(shards),
             received: 0,
             finished: 0,
             forgets: VecDeque::new(),
@@ -53,18 +50,10 @@ impl ShardSeries {
         self.table.is_empty()
     }
 
-    /// `sref / shards`, which the encoder needs for every item: a 64-bit division costs
-    /// tens of cycles, a multiply-high a few. Exact for refs below 2^32 (Lemire et al.,
-    /// "Faster remainder by direct computation", 2019); larger refs divide.
+    /// `sref / shards`: dense keys per shard.
     #[inline]
     fn key(&self, sref: SeriesRef) -> u64 {
-        if self.shards == 1 {
-            sref
-        } else if sref <= u64::from(u32::MAX) {
-            ((u128::from(self.reciprocal) * u128::from(sref)) >> 64) as u64
-        } else {
-            sref / self.shards
-        }
+        self.shards.div(sref)
     }
 
     /// Stores an announced series (a re-announcement replaces it: new metadata).
@@ -139,20 +128,6 @@ mod tests {
         assert_eq!(s.get(7).map(EncodedSeries::id), Some(b.id()));
         assert!(s.get(11).is_none());
         assert_eq!(s.len(), 2);
-    }
-
-    #[test]
-    fn keys_divide_exactly() {
-        for shards in 1..=70u64 {
-            let s = ShardSeries::new(shards as usize);
-            let refs = (0..5000u64)
-                .chain((0..64).map(|b| 1u64 << b))
-                .chain((0..64).map(|b| (1u64 << b) - 1))
-                .chain([u64::from(u32::MAX) - 1, u64::from(u32::MAX), u64::MAX]);
-            for r in refs {
-                assert_eq!(s.key(r), r / shards, "{r} / {shards}");
-            }
-        }
     }
 
     #[test]
