@@ -22,11 +22,6 @@ impl RefDivisor {
         }
     }
 
-    /// The divisor.
-    pub fn n(&self) -> u64 {
-        self.n
-    }
-
     #[inline]
     pub fn div(&self, sref: SeriesRef) -> u64 {
         if self.n == 1 {
