@@ -255,10 +255,10 @@ fn look_ahead(
         }
     }
     if items.len() < q.max {
-        // Not a full batch: back in front of anything newer, in order.
-        for it in items.into_iter().rev() {
-            q.backlog.push_front(it);
-        }
+        // Not a full batch: the backlog was emptied into `items` and nothing overflowed,
+        // so putting them back in order is an append.
+        debug_assert!(q.backlog.is_empty());
+        q.backlog.extend(items);
         return;
     }
     match encode_batch(enc, &items, series, format, interner) {
