@@ -3,8 +3,17 @@
 //!
 //! Run: `cargo bench --bench push`. Knobs (environment): `PUSH_SECS` (per run, default 3),
 //! `PUSH_ROUNDS` (default 3; modes are interleaved and the median run by req/s is shown),
-//! `PUSH_CONCURRENCY` (requests in flight, default 4), `PUSH_SERIES` (series per body,
-//! default 2000), `PUSH_MODES` (comma list, default all).
+//! `PUSH_CONCURRENCY` (requests in flight, a comma list, default `4,16`: every mode runs
+//! at each), `PUSH_SERIES` (series per body, default 2000), `PUSH_MODES` (comma list,
+//! default all).
+//!
+//! Why more than one in-flight count: with few requests in flight the client waits for the
+//! sink (on one core, it is slower than the client in every mode) and pays a sleep and a
+//! cross-core wake-up per answer, which shows up as transport CPU per GB; with more in
+//! flight each wake-up carries several answers. A sender that keeps a core busy has many
+//! requests in flight (Little's law: thousands of requests per second times the round
+//! trip), so the higher count is the per-core figure, the lower one the cost when idle
+//! waits dominate.
 //!
 //! The body is a synthetic RW 1.0 WriteRequest (2000 series x 10 labels, 1 sample each,
 //! varied label values), snappy-compressed once and re-sent: this measures transport cost,
@@ -99,7 +108,11 @@ fn env<T: std::str::FromStr>(name: &str, default: T) -> T {
 fn main() {
     let secs: f64 = env("PUSH_SECS", 3.0);
     let rounds: usize = env("PUSH_ROUNDS", 3);
-    let concurrency: usize = env("PUSH_CONCURRENCY", 4);
+    let concurrencies: Vec<usize> = env("PUSH_CONCURRENCY", String::from("4,16"))
+        .split(',')
+        .filter_map(|c| c.trim().parse().ok())
+        .filter(|&c| c > 0)
+        .collect();
     let series: usize = env("PUSH_SERIES", 2000);
     let wanted: String = env("PUSH_MODES", String::new());
     let modes: Vec<Mode> = MODES
@@ -111,18 +124,22 @@ fn main() {
     let sink_core = cores.get(1).map(|c| c.id);
     let (raw_len, body) = synthetic_body(series);
     println!(
-        "push bench: body {} B compressed ({} B raw, {series} series), {concurrency} in flight, \
+        "push bench: body {} B compressed ({} B raw, {series} series), {concurrencies:?} in flight, \
          {secs} s x {rounds} rounds, client core {client_core:?}, sink core {sink_core:?}, driver {}",
         body.len(),
         raw_len,
         driver_name()
     );
-    let mut results: Vec<Vec<RunResult>> = modes.iter().map(|_| Vec::new()).collect();
+    let cases: Vec<(Mode, usize)> = concurrencies
+        .iter()
+        .flat_map(|&c| modes.iter().map(move |m| (*m, c)))
+        .collect();
+    let mut results: Vec<Vec<RunResult>> = cases.iter().map(|_| Vec::new()).collect();
     for round in 0..rounds {
-        for (i, mode) in modes.iter().enumerate() {
-            let r = run(*mode, &body, secs, concurrency, client_core, sink_core);
+        for (i, &(mode, concurrency)) in cases.iter().enumerate() {
+            let r = run(mode, &body, secs, concurrency, client_core, sink_core);
             eprintln!(
-                "  round {round} {:<10} {:>8.0} req/s {:>8.1} MB/s",
+                "  round {round} {:<10} {concurrency:>3} in flight {:>8.0} req/s {:>8.1} MB/s",
                 mode.name,
                 r.req_per_s(),
                 r.bytes as f64 / r.wall.as_secs_f64() / 1e6
@@ -131,8 +148,9 @@ fn main() {
         }
     }
     println!(
-        "{:<10} {:>5} {:>9} {:>9} {:>8} {:>12} {:>9} {:>9} {:>9} {:>6}",
+        "{:<10} {:>9} {:>5} {:>9} {:>9} {:>8} {:>12} {:>9} {:>9} {:>9} {:>6}",
         "mode",
+        "in flight",
         "conns",
         "req/s",
         "MB/s",
@@ -143,14 +161,15 @@ fn main() {
         "p99 us",
         "errors"
     );
-    for (mode, runs) in modes.iter().zip(results.iter_mut()) {
+    for ((mode, concurrency), runs) in cases.iter().zip(results.iter_mut()) {
         runs.sort_by(|a, b| a.req_per_s().total_cmp(&b.req_per_s()));
         let r = &runs[runs.len() / 2];
         let wall = r.wall.as_secs_f64();
         let gb = r.bytes as f64 / 1e9;
         println!(
-            "{:<10} {:>5} {:>9.0} {:>9.1} {:>7.0}% {:>12.3} {:>8.0}% {:>9} {:>9} {:>6}",
+            "{:<10} {:>9} {:>5} {:>9.0} {:>9.1} {:>7.0}% {:>12.3} {:>8.0}% {:>9} {:>9} {:>6}",
             mode.name,
+            concurrency,
             r.connections,
             r.req_per_s(),
             r.bytes as f64 / wall / 1e6,

@@ -116,6 +116,29 @@ pub(super) async fn serve<S: AsyncRead + AsyncWrite + Unpin + 'static>(
     }
 }
 
+/// Reads a request body. A body that came in one DATA frame (what Go servers' 1 MiB frame
+/// size, which this sink also advertises, gives a remote-write batch) is kept as it is,
+/// without a copy; several frames are joined once.
+async fn read_body(recv: &mut RecvStream) -> Option<Bytes> {
+    let mut first: Option<Bytes> = None;
+    let mut joined = BytesMut::new();
+    while let Some(chunk) = recv.data().await {
+        let chunk = chunk.ok()?;
+        let _ = recv.flow_control().release_capacity(chunk.len());
+        match first.take() {
+            None if joined.is_empty() => first = Some(chunk),
+            held => {
+                if let Some(held) = held {
+                    joined.reserve(held.len() + chunk.len());
+                    joined.extend_from_slice(&held);
+                }
+                joined.extend_from_slice(&chunk);
+            }
+        }
+    }
+    Some(first.unwrap_or_else(|| joined.freeze()))
+}
+
 async fn handle_stream(
     request: http::Request<RecvStream>,
     mut respond: SendResponse<Bytes>,
@@ -124,14 +147,9 @@ async fn handle_stream(
     ctx: &Ctx,
 ) {
     let (parts, mut recv) = request.into_parts();
-    let mut body = BytesMut::new();
-    while let Some(chunk) = recv.data().await {
-        let Ok(chunk) = chunk else {
-            return; // client reset the stream
-        };
-        let _ = recv.flow_control().release_capacity(chunk.len());
-        body.extend_from_slice(&chunk);
-    }
+    let Some(body) = read_body(&mut recv).await else {
+        return; // client reset the stream
+    };
     let head = RequestHead {
         method: parts.method,
         path: parts
@@ -142,7 +160,7 @@ async fn handle_stream(
         headers: parts.headers,
     };
     let mut decoder = snap::raw::Decoder::new();
-    let request = ctx.received(&conn, head, body.freeze(), &mut decoder);
+    let request = ctx.received(&conn, head, body, &mut decoder);
     let mut reply = ctx.shared.on_request(request);
     loop {
         match reply {
