@@ -8,7 +8,9 @@
 //!   (120), `RINGWRITE_BENCH_SHARDS` (fixed shard count; default: resharding on),
 //!   `RINGWRITE_BENCH_LABELS=target|unique` (default `target`: like node exporter, the
 //!   1000 series of a target share its `instance` and `pod` labels; `unique`: every series
-//!   has its own `pod` and one of 7 `instance`s, a snappy-hostile worst case).
+//!   has its own `pod` and one of 7 `instance`s, a snappy-hostile worst case),
+//!   `RINGWRITE_BENCH_MAX_SAMPLES_PER_SEND` (2000), `RINGWRITE_BENCH_TENANT_LABEL` (unset;
+//!   e.g. `mode`: four tenants, one request per tenant per batch).
 //!
 //! Reports samples/s, CPU seconds per million samples of ringwrite's own threads (the core
 //! loops and the WAL reader; the sink's thread is excluded), peak RSS above the base before
@@ -108,8 +110,14 @@ fn run_one(
     };
     let mps: usize = env_or("RINGWRITE_BENCH_MAX_SAMPLES_PER_SEND", 2000);
     let protocol = if transport == "http1" { "http1" } else { "h2c" };
+    let tenant: String = env_or("RINGWRITE_BENCH_TENANT_LABEL", String::new());
+    let tenant = if tenant.is_empty() {
+        String::new()
+    } else {
+        format!("    tenant_label: {tenant}\n")
+    };
     let yaml = format!(
-        "remote_write:\n  - url: {}\n    name: bench\n    protocol: {protocol}\n    protobuf_message: {message}\n    queue_config:\n      max_shards: 16\n      max_samples_per_send: {mps}\n",
+        "remote_write:\n  - url: {}\n    name: bench\n    protocol: {protocol}\n    protobuf_message: {message}\n{tenant}    queue_config:\n      max_shards: 16\n      max_samples_per_send: {mps}\n",
         sink.url()
     );
     let cfg = Config::from_yaml(&yaml, "bench.yml", None).expect("config");

@@ -21,12 +21,14 @@ use std::time::{Duration, Instant};
 const SERIES: u64 = 90;
 const SCRAPES: i64 = 30;
 
-/// Per tenant header: samples received; plus requests whose series belong to another tenant.
+/// Per tenant header: samples received; plus requests whose series belong to another
+/// tenant, and every series' timestamps in the order they arrived.
 #[derive(Default)]
 struct PerTenant {
     samples: Mutex<BTreeMap<String, u64>>,
     mixed: AtomicU64,
     requests: AtomicU64,
+    series: Mutex<BTreeMap<String, Vec<i64>>>,
 }
 
 impl Handler for PerTenant {
@@ -49,6 +51,17 @@ impl Handler for PerTenant {
                 self.mixed.fetch_add(1, Ordering::SeqCst);
             }
             n += ts.samples.len() as u64;
+            let key: Vec<String> = ts
+                .labels
+                .iter()
+                .map(|l| format!("{}={}", l.name, l.value))
+                .collect();
+            self.series
+                .lock()
+                .unwrap()
+                .entry(key.join(","))
+                .or_default()
+                .extend(ts.samples.iter().map(|s| s.timestamp));
         }
         *self.samples.lock().unwrap().entry(tenant).or_default() += n;
         None
@@ -122,6 +135,18 @@ fn one_wal_read_many_tenants() {
     );
     assert_eq!(stats.queue.samples_acked.load(Ordering::Relaxed), total);
     assert_eq!(stats.queue.pending.load(Ordering::Relaxed), 0);
+    // Every series once per scrape, in order, although each tenant's body was encoded
+    // while the previous tenant's request was in flight.
+    let want_ts: Vec<i64> = (0..SCRAPES).map(|s| 1_700_000_000_000 + s * 1000).collect();
+    let series = rec.series.lock().unwrap();
+    assert_eq!(series.len() as u64, SERIES);
+    for (k, ts) in series.iter() {
+        assert_eq!(ts, &want_ts, "series {k}: order or content differs");
+    }
+    assert!(
+        stats.queue.batches_encoded_ahead.load(Ordering::Relaxed) > 0,
+        "no tenant's request was encoded while another was in flight"
+    );
     if let Ok(c) = Arc::try_unwrap(cores) {
         c.shutdown();
     }

@@ -102,7 +102,9 @@ pub async fn run_shard(mut ctx: ShardContext) {
         stashed: None,
         ready: None,
         max,
-        // Per-tenant requests are split after encoding starts: no look-ahead there.
+        // Per-tenant batches are split just before sending: no look-ahead into the
+        // channel there; a tenant's group is encoded while the one before it is in flight
+        // (see `send_batch`).
         look_ahead: ctx.settings.tenants.is_none(),
     };
     loop {
@@ -346,11 +348,22 @@ async fn send_batch(
     let finished = batch.len();
     match ctx.settings.tenants.clone() {
         Some(tenants) => {
-            for (tenant, mut group) in tenants.split(std::mem::take(batch), series) {
-                send_group(ctx, enc, series, &mut group, tenant, q, None).await;
+            // One request per tenant, in turn; each group's body is encoded while the
+            // group before it is in flight.
+            let mut groups = tenants.split(std::mem::take(batch), series);
+            let mut pre: Option<Pre> = None;
+            for i in 0..groups.len() {
+                let Some(((tenant, group), rest)) = groups[i..].split_first_mut() else {
+                    break;
+                };
+                let next = rest.first().map(|(_, items)| items.as_slice());
+                let tenant = tenant.clone();
+                pre = send_group(ctx, enc, series, group, tenant, q, pre.take(), next).await;
             }
         }
-        None => send_group(ctx, enc, series, batch, None, q, pre).await,
+        None => {
+            send_group(ctx, enc, series, batch, None, q, pre, None).await;
+        }
     }
     ctx.stats
         .pending
@@ -360,7 +373,10 @@ async fn send_batch(
     series.finished(finished);
 }
 
-/// Encodes and sends one request's worth of items until accepted or dropped.
+/// Encodes and sends one request's worth of items until accepted or dropped. While it is
+/// in flight, encodes `next` (the next tenant's group of the same batch) and returns that
+/// body, or, without `next`, looks ahead into the channel (see [`look_ahead`]).
+#[allow(clippy::too_many_arguments)]
 async fn send_group(
     ctx: &mut ShardContext,
     enc: &mut Encoders,
@@ -369,7 +385,9 @@ async fn send_group(
     tenant: Option<(http::HeaderName, http::HeaderValue)>,
     q: &mut Queue,
     mut pre: Option<Pre>,
-) {
+    next: Option<&[Item]>,
+) -> Option<Pre> {
+    let mut next_pre: Option<Pre> = None;
     if let Some(limit) = &ctx.settings.rate_limit {
         // Before `start`: waiting for the rate limit is not send time (resharding reads it).
         limit.acquire(ctx.id).await;
@@ -462,9 +480,21 @@ async fn send_group(
             &mut on_retry,
         );
         let (rx, marks, interner) = (&ctx.rx, &mut ctx.marks, &ctx.interner);
+        let next_slot = &mut next_pre;
         let ahead = async {
             let_send_go().await;
-            look_ahead(q, rx, marks, series, enc, format, interner, stats);
+            match next {
+                Some(items) if next_slot.is_none() => {
+                    // An error is reported when that group is encoded again in its turn.
+                    if let Ok((body, encoded)) = encode_batch(enc, items, series, format, interner)
+                    {
+                        stats.batches_encoded_ahead.fetch_add(1, Ordering::Relaxed);
+                        *next_slot = Some((body, encoded, format));
+                    }
+                }
+                Some(_) => {}
+                None => look_ahead(q, rx, marks, series, enc, format, interner, stats),
+            }
         };
         let (outcome, ()) = monoio::join!(send, ahead);
         if rebuild.is_some() {
@@ -512,4 +542,5 @@ async fn send_group(
         Ordering::Relaxed,
     );
     ctx.stats.last_send_ms.store(now_ms(), Ordering::Relaxed);
+    next_pre
 }
