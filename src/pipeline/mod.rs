@@ -181,7 +181,7 @@ fn register_progress_metrics(
     let st = Arc::clone(stats);
     reg.counter_fn(
         "ringwrite_shard_batches_encoded_ahead_total",
-        "Batches a shard encoded while its previous request was in flight (sent as soon as that request was answered).",
+        "Request bodies a shard encoded while its previous request was in flight (its next batch, or with tenant_label the next tenant's part of the batch; sent as soon as that request was answered).",
         &labels,
         move || st.queue.batches_encoded_ahead.load(Ordering::Relaxed) as f64,
     );

@@ -127,8 +127,8 @@ pub struct QueueStats {
     pub exemplars_acked: AtomicU64,
     /// Retries (one per backoff sleep).
     pub retries: AtomicU64,
-    /// Batches encoded while the shard's previous request was in flight (see
-    /// `shard::look_ahead`).
+    /// Request bodies encoded while the shard's previous request was in flight: its next
+    /// batch (see `shard::look_ahead`), or with `tenant_label` the next tenant's group.
     pub batches_encoded_ahead: AtomicU64,
     /// Dropped before sending, by kind and reason.
     pub drops: Drops,
