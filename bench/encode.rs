@@ -7,6 +7,8 @@
 //! (default: the last one), `ENCODE_BENCH_FILTER` only rows whose "proto workload"
 //! contains this text (for profiling), `ENCODE_BENCH_ITERS` a fixed number of batches
 //! per run instead of a duration (for `valgrind --tool=callgrind`).
+//! `ENCODE_BENCH_DUMP=DIR` also writes the uncompressed 2000x1 request bodies to DIR (for
+//! trying compressors on real bodies).
 //!
 //! Batches are 2000 samples with ~200 B of label names+values per series (10 labels
 //! like a Kubernetes scrape: pod hashes, IPs). Workloads:
@@ -364,6 +366,14 @@ fn main() {
         }
         let raw2 = req.finish().expect("encodes").bytes.to_vec();
         for (proto, raw) in [("RW 1.0", raw1), ("RW 2.0", raw2)] {
+            if let Ok(dir) = std::env::var("ENCODE_BENCH_DUMP") {
+                let name = format!(
+                    "{dir}/{}-{}.bin",
+                    proto.replace(' ', ""),
+                    w.name.replace(['/', ' '], "_")
+                );
+                std::fs::write(&name, &raw).expect("writes the body");
+            }
             let snap_only = median(
                 (0..runs)
                     .map(|_| measure(secs, iters, || c.compress(&raw).expect("compresses").len()))

@@ -17,8 +17,8 @@ use super::group::{Item, OpenSeries};
 use super::histogram::HistogramView;
 use super::series::{label_body_len, put_label};
 use super::wire::{
-    encode_varint, len_field_size, put_f64, put_prefix, put_varint, tag, varint_len, LenSlot,
-    WIRE_FIXED64, WIRE_LEN, WIRE_VARINT,
+    len_field_size, put_f64, put_sample_field, put_varint, sample_field_len, tag, varint_len,
+    LenSlot, WIRE_FIXED64, WIRE_LEN, WIRE_VARINT,
 };
 use super::{BatchStats, DropReason, EncodeError, Encoded, EncodedSeries, Pushed};
 use crate::record::{FloatHistogram, Histogram, MetricType, RefSample, CUSTOM_BUCKETS_SCHEMA};
@@ -62,22 +62,9 @@ impl<'a> Rw1Request<'a> {
     /// Adds a float sample (`sample.st` is ignored: RW 1.0 has no start timestamp).
     #[inline]
     pub fn push_sample(&mut self, series: &EncodedSeries, sample: &RefSample) {
-        // Key, one length byte (the body is at most 9 + 11 bytes), then the body.
-        let mut item = [0u8; 2 + 9 + 11];
-        item[0] = KEY_SAMPLE;
-        let mut n = 2;
-        if sample.v.to_bits() != 0 {
-            item[2] = tag(1, WIRE_FIXED64);
-            item[3..11].copy_from_slice(&sample.v.to_bits().to_le_bytes());
-            n = 11;
-        }
-        if sample.t != 0 {
-            item[n] = tag(2, WIRE_VARINT);
-            n += 1 + encode_varint(&mut item[n + 1..], sample.t as u64);
-        }
-        item[1] = (n - 2) as u8;
+        let n = sample_field_len(sample.v, sample.t, 0);
         self.open_for(series, Item::Sample, sample.t, n);
-        put_prefix(&mut self.enc.buf, &item, n);
+        put_sample_field(&mut self.enc.buf, KEY_SAMPLE, sample.v, sample.t, 0, n);
         self.enc.stats.samples += 1;
     }
 

@@ -20,8 +20,8 @@ use super::histogram::HistogramView;
 use super::rw1::sample_body_len;
 use super::symbols::{RequestSymbols, SymbolId};
 use super::wire::{
-    encode_varint, encode_varint_wide, len_field_size, put_f64, put_prefix, put_varint,
-    put_varints, tag, varint_len, LenSlot, WIRE_FIXED64, WIRE_LEN, WIRE_VARINT,
+    encode_varint, len_field_size, put_f64, put_prefix, put_sample_field, put_varint, put_varints,
+    sample_field_len, tag, varint_len, LenSlot, WIRE_FIXED64, WIRE_LEN, WIRE_VARINT,
 };
 use super::{
     BatchStats, EncodeError, Encoded, EncodedSeries, Pushed, SeriesMetadata, SymbolInterner,
@@ -147,26 +147,16 @@ impl<'a> Rw2Request<'a> {
     /// Adds a float sample, with its start timestamp when non-zero.
     #[inline]
     pub fn push_sample(&mut self, series: &EncodedSeries, sample: &RefSample) {
-        // Key, one length byte (the body is at most 9 + 11 + 11 bytes), then the body.
-        let mut item = [0u8; 2 + 9 + 11 + 11];
-        item[0] = KEY_SAMPLE;
-        let mut n = 2;
-        if sample.v.to_bits() != 0 {
-            item[2] = tag(1, WIRE_FIXED64);
-            item[3..11].copy_from_slice(&sample.v.to_bits().to_le_bytes());
-            n = 11;
-        }
-        if sample.t != 0 {
-            item[n] = tag(2, WIRE_VARINT);
-            n += 1 + encode_varint_wide(&mut item[n + 1..], sample.t as u64);
-        }
-        if sample.st != 0 {
-            item[n] = tag(3, WIRE_VARINT);
-            n += 1 + encode_varint_wide(&mut item[n + 1..], sample.st as u64);
-        }
-        item[1] = (n - 2) as u8;
+        let n = sample_field_len(sample.v, sample.t, sample.st);
         self.open_for(series, Item::Sample, sample.t, n);
-        put_prefix(&mut self.enc.series_buf, &item, n);
+        put_sample_field(
+            &mut self.enc.series_buf,
+            KEY_SAMPLE,
+            sample.v,
+            sample.t,
+            sample.st,
+            n,
+        );
         self.enc.stats.samples += 1;
     }
 

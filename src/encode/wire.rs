@@ -63,7 +63,7 @@ pub(crate) fn encode_varint(out: &mut [u8], mut v: u64) -> usize {
 /// `dst` must be valid for writes of 5 bytes (the fast path stores two bytes even for
 /// a one-byte varint; the extra byte is left behind as scratch).
 #[inline(always)]
-pub(crate) unsafe fn write_varint_u32_raw(dst: *mut u8, mut v: u32) -> usize {
+pub(crate) unsafe fn write_varint_u32_raw(dst: *mut u8, v: u32) -> usize {
     if v < 1 << 14 {
         // Request symbol indices are almost always below 16384: store two bytes without
         // branching on the length and keep the second only if it is needed.
@@ -73,9 +73,19 @@ pub(crate) unsafe fn write_varint_u32_raw(dst: *mut u8, mut v: u32) -> usize {
         unsafe { dst.cast::<u16>().write_unaligned(pair.to_le()) };
         return 1 + usize::from(two);
     }
+    // SAFETY: a u32 varint has at most 5 bytes, all within the caller's 5.
+    unsafe { write_varint_raw(dst, u64::from(v)) }
+}
+
+/// Writes `v` as a varint at `dst`, byte by byte, and returns its length.
+///
+/// # Safety
+/// `dst` must be valid for writes of `varint_len(v)` bytes.
+#[inline(always)]
+unsafe fn write_varint_raw(dst: *mut u8, mut v: u64) -> usize {
     let mut n = 0;
     while v >= 0x80 {
-        // SAFETY: a u32 varint has at most 5 bytes, all within the caller's 5.
+        // SAFETY: byte n < varint_len(v), within the caller's bytes.
         unsafe { dst.add(n).write((v as u8) | 0x80) };
         v >>= 7;
         n += 1;
@@ -230,23 +240,17 @@ impl LenSlot {
     }
 }
 
-/// [`encode_varint`] without a loop for values below 2^56 (timestamps in milliseconds
-/// take six bytes): the 7-bit groups are spread into one 8-byte store. `out` must have
-/// room for 8 bytes; the bytes after the varint are scratch.
+/// The varint of `v < 2^56` as the little-endian bytes of one `u64`, and its length.
 #[inline(always)]
-pub(crate) fn encode_varint_wide(out: &mut [u8], v: u64) -> usize {
-    if v >= 1 << 56 || out.len() < 8 {
-        return encode_varint(out, v);
-    }
+fn wide_bits(v: u64) -> (u64, usize) {
+    debug_assert!(v < 1 << 56);
     if v >> 35 != 0 && v >> 42 == 0 {
         // Millisecond timestamps from 2004 to 2109: always six bytes.
         let mut x = 0;
         for k in 0..6 {
             x |= (v << k) & (0x7f << (8 * k));
         }
-        x |= 0x80_8080_8080;
-        out[..8].copy_from_slice(&x.to_le_bytes());
-        return 6;
+        return (x | 0x80_8080_8080, 6);
     }
     let len = varint_len(v);
     let mut x = 0;
@@ -254,9 +258,78 @@ pub(crate) fn encode_varint_wide(out: &mut [u8], v: u64) -> usize {
         x |= (v << k) & (0x7f << (8 * k));
     }
     // Continuation bits on every byte but the last: len <= 8, so the shift is <= 56.
-    x |= 0x8080_8080_8080_8080 & ((1u64 << (8 * (len - 1))) - 1);
-    out[..8].copy_from_slice(&x.to_le_bytes());
-    len
+    (
+        x | (0x8080_8080_8080_8080 & ((1u64 << (8 * (len - 1))) - 1)),
+        len,
+    )
+}
+
+/// [`encode_varint`] without a loop for values below 2^56 (timestamps in milliseconds
+/// take six bytes): the 7-bit groups are spread into one 8-byte store; the bytes after
+/// the varint are scratch.
+///
+/// # Safety
+/// `dst` must be valid for writes of 10 bytes.
+#[inline(always)]
+unsafe fn write_varint_wide_raw(dst: *mut u8, v: u64) -> usize {
+    if v < 1 << 56 {
+        let (x, len) = wide_bits(v);
+        // SAFETY: the caller guarantees 10 writable bytes; no alignment is required.
+        unsafe { dst.cast::<u64>().write_unaligned(x.to_le()) };
+        return len;
+    }
+    // SAFETY: a varint has at most 10 bytes, all within the caller's 10.
+    unsafe { write_varint_raw(dst, v) }
+}
+
+/// Most bytes of a `Sample` field: key, one length byte, `value` (9), `timestamp` (11)
+/// and `start_timestamp` (11).
+pub(crate) const SAMPLE_FIELD_MAX: usize = 2 + 9 + 11 + 11;
+
+/// Size of a `Sample` field (RW 1.0 and RW 2.0 share its layout: `double value = 1;
+/// int64 timestamp = 2;` and RW 2.0's `int64 start_timestamp = 3`), key included.
+/// Zero fields are left out (proto3).
+#[inline(always)]
+pub(crate) fn sample_field_len(v: f64, t: i64, st: i64) -> usize {
+    let field = |x: i64| if x != 0 { 1 + varint_len(x as u64) } else { 0 };
+    2 + if v.to_bits() != 0 { 9 } else { 0 } + field(t) + field(st)
+}
+
+/// Appends the `Sample` field `key` of `n == sample_field_len(v, t, st)` bytes, written
+/// straight into the buffer. (Building it in a stack array and copying that costs
+/// store-forwarding stalls: the copy's wide loads span the array's narrow stores.)
+#[inline(always)]
+pub(crate) fn put_sample_field(buf: &mut Vec<u8>, key: u8, v: f64, t: i64, st: i64, n: usize) {
+    debug_assert_eq!(n, sample_field_len(v, t, st));
+    // The last varint may store 10 bytes where it needs fewer.
+    buf.reserve(SAMPLE_FIELD_MAX + 10);
+    let len = buf.len();
+    // SAFETY: `SAMPLE_FIELD_MAX + 10` bytes are reserved after `len`. The writes end
+    // by `n <= SAMPLE_FIELD_MAX` plus at most 10 scratch bytes of a varint store.
+    unsafe {
+        let p = buf.as_mut_ptr().add(len);
+        p.write(key);
+        // n - 2 <= 31: one length byte.
+        p.add(1).write((n - 2) as u8);
+        let mut o = 2;
+        let bits = v.to_bits();
+        if bits != 0 {
+            p.add(2).write(tag(1, WIRE_FIXED64));
+            p.add(3).cast::<u64>().write_unaligned(bits.to_le());
+            o = 11;
+        }
+        if t != 0 {
+            p.add(o).write(tag(2, WIRE_VARINT));
+            o += 1 + write_varint_wide_raw(p.add(o + 1), t as u64);
+        }
+        if st != 0 {
+            p.add(o).write(tag(3, WIRE_VARINT));
+            o += 1 + write_varint_wide_raw(p.add(o + 1), st as u64);
+        }
+        debug_assert_eq!(o, n);
+    }
+    // SAFETY: the n bytes after `len` were written above.
+    unsafe { buf.set_len(len + n) };
 }
 
 #[cfg(test)]
@@ -320,7 +393,7 @@ mod tests {
     }
 
     #[test]
-    fn encode_varint_wide_matches_encode_varint() {
+    fn wide_varint_matches_encode_varint() {
         let values = [
             0u64,
             1,
@@ -339,15 +412,60 @@ mod tests {
             u64::MAX,
         ];
         for v in values {
-            for room in [8usize, 10, 16] {
-                let mut want = vec![0u8; 10];
-                let n = encode_varint(&mut want, v);
-                let mut got = vec![0u8; room.max(10)];
-                let m = encode_varint_wide(&mut got[..room.max(n)], v);
-                assert_eq!(m, n, "length of {v}");
-                assert_eq!(got[..m], want[..n], "bytes of {v}");
+            let mut want = vec![0u8; 10];
+            let n = encode_varint(&mut want, v);
+            let mut got = vec![0xeeu8; 12];
+            // SAFETY: `got` has 12 writable bytes.
+            let m = unsafe { write_varint_wide_raw(got.as_mut_ptr().add(1), v) };
+            assert_eq!(m, n, "length of {v}");
+            assert_eq!(got[1..=m], want[..n], "bytes of {v}");
+            assert_eq!(got[0], 0xee, "nothing written before {v}");
+        }
+    }
+
+    #[test]
+    fn sample_field_matches_prost() {
+        use prost::Message;
+        #[derive(Clone, PartialEq, prost::Message)]
+        struct Sample {
+            #[prost(double, tag = "1")]
+            value: f64,
+            #[prost(int64, tag = "2")]
+            timestamp: i64,
+            #[prost(int64, tag = "3")]
+            start_timestamp: i64,
+        }
+        // -0.0 is left out: prost omits it as a default, this encoder keeps its sign bit.
+        let values = [0.0, 1.5, f64::NAN, f64::MAX];
+        let times = [0i64, 1, 300, 1_700_000_000_000, -1, i64::MAX, i64::MIN];
+        for &v in &values {
+            for &t in &times {
+                for &st in &[0, 1_699_999_999_000, -5] {
+                    let msg = Sample {
+                        value: v,
+                        timestamp: t,
+                        start_timestamp: st,
+                    };
+                    let mut want = vec![0xee];
+                    prost::encoding::message::encode(2, &msg, &mut want);
+                    let n = sample_field_len(v, t, st);
+                    let mut got = vec![0xee];
+                    put_sample_field(&mut got, tag(2, WIRE_LEN), v, t, st, n);
+                    assert_eq!(got, want, "value {v} t {t} st {st}");
+                    let back = Sample::decode(&got[3..]).unwrap();
+                    assert_eq!(back.timestamp, t);
+                    assert_eq!(back.start_timestamp, st);
+                }
             }
         }
+        let mut got = Vec::new();
+        put_sample_field(&mut got, 0x12, -0.0, 0, 0, sample_field_len(-0.0, 0, 0));
+        let back = Sample::decode(&got[2..]).unwrap();
+        assert_eq!(
+            back.value.to_bits(),
+            (-0.0f64).to_bits(),
+            "sign of -0.0 kept"
+        );
     }
 
     #[test]
