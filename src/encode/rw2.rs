@@ -20,8 +20,8 @@ use super::histogram::HistogramView;
 use super::rw1::sample_body_len;
 use super::symbols::{RequestSymbols, SymbolId};
 use super::wire::{
-    encode_varint, len_field_size, put_f64, put_prefix, put_sample_field, put_varint, put_varints,
-    sample_field_len, tag, varint_len, LenSlot, WIRE_FIXED64, WIRE_LEN, WIRE_VARINT,
+    encode_varint, len_field_size, put_f64, put_sample_field, put_u128_prefix, put_varint,
+    put_varints, sample_field_len, tag, varint_len, LenSlot, WIRE_FIXED64, WIRE_LEN, WIRE_VARINT,
 };
 use super::{
     BatchStats, EncodeError, Encoded, EncodedSeries, Pushed, SeriesMetadata, SymbolInterner,
@@ -45,7 +45,10 @@ struct Open {
     group: OpenSeries,
     /// The `metadata` field (key, length, body), encoded when the series was opened and
     /// appended when it is closed.
-    metadata: [u8; METADATA_FIELD_MAX],
+    /// As the little-endian bytes of one integer, so that it is moved and appended with
+    /// single 16-byte stores (copying a byte array that was written byte by byte stalls
+    /// on store forwarding).
+    metadata: u128,
     metadata_len: u8,
 }
 
@@ -290,14 +293,14 @@ impl<'a> Rw2Request<'a> {
         let enc = &mut *self.enc;
         // Same symbol order as Prometheus: help, unit, then the labels.
         let meta = series.metadata();
-        let mut metadata = [0u8; METADATA_FIELD_MAX];
-        let metadata_len = if meta == SeriesMetadata::default() {
-            metadata[0] = KEY_METADATA;
-            2
+        let (metadata, metadata_len) = if meta == SeriesMetadata::default() {
+            (u128::from(KEY_METADATA), 2)
         } else {
             let help = enc.symbols.resolve(meta.help);
             let unit = enc.symbols.resolve(meta.unit);
-            encode_metadata_field(&mut metadata, meta.mtype as u8, help, unit)
+            let mut field = [0u8; METADATA_FIELD_MAX];
+            let n = encode_metadata_field(&mut field, meta.mtype as u8, help, unit);
+            (u128::from_le_bytes(field), n)
         };
         let ids = series.symbols();
         let (slots, max_slot) = series.name_slots();
@@ -324,7 +327,7 @@ impl<'a> Rw2Request<'a> {
             return;
         };
         let buf = &mut self.enc.series_buf;
-        put_prefix(buf, &open.metadata, usize::from(open.metadata_len));
+        put_u128_prefix(buf, open.metadata, usize::from(open.metadata_len));
         open.group.slot.patch(buf);
     }
 }

@@ -113,20 +113,21 @@ pub(crate) fn put_varints(buf: &mut Vec<u8>, values: &[u32]) {
     unsafe { buf.set_len(start + n) };
 }
 
-/// Appends the first `n` bytes of `bytes`. All `N` bytes are copied (a fixed-size copy
-/// the compiler turns into a few moves, where a variable-length `extend_from_slice`
-/// would call `memcpy`) and only `n` are kept.
+/// Appends the first `n` of the 16 little-endian bytes of `bytes` with one store.
 #[inline(always)]
-pub(crate) fn put_prefix<const N: usize>(buf: &mut Vec<u8>, bytes: &[u8; N], n: usize) {
-    let n = n.min(N);
-    buf.reserve(N);
+pub(crate) fn put_u128_prefix(buf: &mut Vec<u8>, bytes: u128, n: usize) {
+    let n = n.min(16);
+    buf.reserve(16);
     let len = buf.len();
-    // SAFETY: `reserve(N)` guarantees N writable bytes after `len`; `bytes` is a distinct
-    // array, so the regions do not overlap.
+    // SAFETY: `reserve(16)` guarantees 16 writable bytes after `len`; no alignment is
+    // required.
     unsafe {
-        std::ptr::copy_nonoverlapping(bytes.as_ptr(), buf.as_mut_ptr().add(len), N);
-    }
-    // SAFETY: the n <= N bytes after `len` were just initialised.
+        buf.as_mut_ptr()
+            .add(len)
+            .cast::<u128>()
+            .write_unaligned(bytes.to_le())
+    };
+    // SAFETY: the n <= 16 bytes after `len` were just initialised.
     unsafe { buf.set_len(len + n) };
 }
 
@@ -469,11 +470,15 @@ mod tests {
     }
 
     #[test]
-    fn put_prefix_keeps_only_n_bytes() {
-        for n in [0, 1, 3, 4, 9] {
+    fn put_u128_prefix_keeps_only_n_bytes() {
+        for n in [0, 1, 2, 15, 16, 17] {
             let mut buf = vec![0xee];
-            put_prefix(&mut buf, &[1, 2, 3, 4], n);
-            let kept = n.min(4);
+            put_u128_prefix(
+                &mut buf,
+                u128::from_le_bytes(std::array::from_fn(|i| i as u8 + 1)),
+                n,
+            );
+            let kept = n.min(16);
             let want: Vec<u8> = std::iter::once(0xee).chain(1..=kept as u8).collect();
             assert_eq!(buf, want, "n = {n}");
         }
