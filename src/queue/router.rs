@@ -26,10 +26,15 @@ pub struct Router {
     stats: Arc<QueueStats>,
     /// Times a send found the queue full and had to wait (`enqueue_retries_total`).
     pub enqueue_waits: u64,
+    /// Times the reader slept on a full queue (one wait may take several).
+    pub full_sleeps: u64,
     /// Set when the endpoint is stopping: a reader blocked on a full queue gives up.
     stop: Option<Arc<AtomicBool>>,
     /// A chunk was abandoned because of a stop: nothing after it may count as progress.
     aborted: bool,
+    /// How long a shard has lately taken to take one chunk off a full queue (see
+    /// [`Router::send`]); zero until measured.
+    per_chunk: Duration,
 }
 
 impl Router {
@@ -45,8 +50,10 @@ impl Router {
             epoch: 0,
             stats,
             enqueue_waits: 0,
+            full_sleeps: 0,
             stop: None,
             aborted: false,
+            per_chunk: Duration::ZERO,
         }
     }
 
@@ -169,12 +176,15 @@ impl Router {
     /// Queues `msg` for shard `k`. A full queue makes the reader wait (backpressure),
     /// however long it takes, unless the endpoint is stopping.
     ///
-    /// The reader polls (sleeping 200 µs, doubling up to 1 ms) rather than blocking in
-    /// the channel: a blocked sender must be woken by the shard's core with a futex call
-    /// for every chunk it takes, a system call and an inter-processor interrupt on the
-    /// hottest thread (6 % of its time when the reader runs ahead, perf). After 100 ms of
-    /// waiting (a slow or down receiver, not a busy shard) the pause grows to 50 ms, so a
-    /// reader held up for hours costs next to nothing.
+    /// The reader polls rather than blocking in the channel: a blocked sender must be
+    /// woken by the shard's core with a futex call for every chunk it takes, a system call
+    /// and an inter-processor interrupt on the hottest thread (6 % of its time when the
+    /// reader runs ahead, perf). The first pause is the time the shard lately took to
+    /// drain half its queue (200 µs before that is known), so a reader that runs ahead
+    /// fills several chunks per wake-up rather than sleeping once per chunk; then it
+    /// doubles up to 1 ms. After 100 ms of waiting (a slow or down receiver, not a busy
+    /// shard) the pause grows to 50 ms, so a reader held up for hours costs next to
+    /// nothing.
     fn send(&mut self, k: usize, msg: ShardMsg) {
         let tx = &self.shards[k].tx;
         let mut msg = match tx.try_send(msg) {
@@ -186,10 +196,29 @@ impl Router {
             }
         };
         self.enqueue_waits += 1;
-        let mut pause = Duration::from_micros(200);
+        // Wait for about half the queue to drain, not for the first free slot: the
+        // reader then fills several chunks per wake-up instead of sleeping once per
+        // chunk (each sleep is a context switch and a timer on the reader's core).
+        let bound = tx.capacity().unwrap_or(1).max(1);
+        let mut pause = if self.per_chunk.is_zero() {
+            Duration::from_micros(200)
+        } else {
+            (self.per_chunk * bound.div_ceil(2) as u32)
+                .clamp(Duration::from_micros(50), Duration::from_millis(10))
+        };
         let waiting = std::time::Instant::now();
+        let mut first = true;
         loop {
+            let slept = std::time::Instant::now();
             std::thread::sleep(pause);
+            self.full_sleeps += 1;
+            if std::mem::take(&mut first) {
+                // Chunks the shard took while the reader slept: an estimate of its pace.
+                let freed = bound.saturating_sub(tx.len());
+                if freed > 0 {
+                    self.per_chunk = slept.elapsed() / freed as u32;
+                }
+            }
             let cap = if waiting.elapsed() < Duration::from_millis(100) {
                 Duration::from_millis(1)
             } else {
@@ -316,6 +345,51 @@ mod tests {
             .unzip();
         r.set_shards(handles);
         assert_ne!(r.epoch(), epoch);
+    }
+
+    #[test]
+    fn a_reader_ahead_of_its_shard_sleeps_once_per_several_chunks() {
+        // One shard whose queue holds 8 chunks of 64 items and that takes a chunk every
+        // 200 µs: the reader (far faster) waits for half the queue to drain, not for each
+        // free slot. Waiting per slot would sleep about once per chunk.
+        let mut r = Router::new(QueueStats::new(), 64);
+        let (tx, rx) = flume::bounded(8);
+        r.set_shards(vec![ShardHandle { tx }]);
+        let chunks = 200;
+        let consumer = std::thread::spawn(move || {
+            let mut next = 0;
+            let mut took = 0;
+            while took < chunks {
+                let start = std::time::Instant::now();
+                match rx.recv() {
+                    Ok(ShardMsg::Items(c)) => {
+                        for it in &c.items {
+                            assert_eq!(it.t, next, "items arrive in order");
+                            next += 1;
+                        }
+                        took += 1;
+                    }
+                    Ok(_) => {}
+                    Err(_) => break,
+                }
+                while start.elapsed() < Duration::from_micros(200) {
+                    std::hint::spin_loop();
+                }
+            }
+            next
+        });
+        let s = series("a");
+        for t in 0..chunks * 64 {
+            r.route(item(0, t as i64), (t == 0).then(|| Arc::clone(&s)));
+        }
+        assert_eq!(consumer.join().unwrap(), chunks as i64 * 64, "nothing lost");
+        assert!(r.enqueue_waits >= 10, "the reader ran ahead");
+        assert!(
+            r.full_sleeps < chunks as u64 / 2,
+            "{} sleeps for {chunks} chunks ({} waits)",
+            r.full_sleeps,
+            r.enqueue_waits
+        );
     }
 
     #[test]
