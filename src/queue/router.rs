@@ -32,9 +32,10 @@ pub struct Router {
     stop: Option<Arc<AtomicBool>>,
     /// A chunk was abandoned because of a stop: nothing after it may count as progress.
     aborted: bool,
-    /// How long a shard has lately taken to take one chunk off a full queue (see
-    /// [`Router::send`]); zero until measured.
-    per_chunk: Duration,
+    /// Per shard, how long it has lately taken to take one chunk off its full queue (see
+    /// [`Router::send`]); zero until measured. Per shard: one stuck behind a slow
+    /// request must not make the reader oversleep the others.
+    per_chunk: Vec<Duration>,
 }
 
 impl Router {
@@ -53,7 +54,7 @@ impl Router {
             full_sleeps: 0,
             stop: None,
             aborted: false,
-            per_chunk: Duration::ZERO,
+            per_chunk: Vec::new(),
         }
     }
 
@@ -83,6 +84,7 @@ impl Router {
     /// tables start empty: the epoch changes, so every series is announced again.
     pub fn set_shards(&mut self, shards: Vec<ShardHandle>) {
         self.chunks = (0..shards.len()).map(|_| Chunk::default()).collect();
+        self.per_chunk = vec![Duration::ZERO; shards.len()];
         self.divisor = RefDivisor::new(shards.len());
         self.shards = shards;
         self.epoch = self.epoch.wrapping_add(1).max(1);
@@ -200,10 +202,10 @@ impl Router {
         // reader then fills several chunks per wake-up instead of sleeping once per
         // chunk (each sleep is a context switch and a timer on the reader's core).
         let bound = tx.capacity().unwrap_or(1).max(1);
-        let mut pause = if self.per_chunk.is_zero() {
+        let mut pause = if self.per_chunk[k].is_zero() {
             Duration::from_micros(200)
         } else {
-            (self.per_chunk * bound.div_ceil(2) as u32)
+            (self.per_chunk[k] * bound.div_ceil(2) as u32)
                 .clamp(Duration::from_micros(50), Duration::from_millis(10))
         };
         let waiting = std::time::Instant::now();
@@ -216,7 +218,7 @@ impl Router {
                 // Chunks the shard took while the reader slept: an estimate of its pace.
                 let freed = bound.saturating_sub(tx.len());
                 if freed > 0 {
-                    self.per_chunk = slept.elapsed() / freed as u32;
+                    self.per_chunk[k] = slept.elapsed() / freed as u32;
                 }
             }
             let cap = if waiting.elapsed() < Duration::from_millis(100) {
