@@ -108,7 +108,7 @@ fn series_labels(target: &[(&'static str, String)], i: usize) -> Vec<(String, St
 struct Workload {
     name: &'static str,
     interner: SymbolInterner,
-    series: Vec<EncodedSeries>,
+    series: Vec<std::sync::Arc<EncodedSeries>>,
     items: Vec<(usize, RefSample)>,
     label_bytes: usize,
 }
@@ -138,7 +138,7 @@ fn workload(
         .map(|l| l.iter().map(|(n, v)| n.len() + v.len()).sum::<usize>())
         .sum::<usize>()
         / n_series;
-    let series: Vec<EncodedSeries> = sets
+    let series: Vec<std::sync::Arc<EncodedSeries>> = sets
         .iter()
         .map(|l| {
             EncodedSeries::new(

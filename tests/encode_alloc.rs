@@ -66,7 +66,7 @@ fn allocations_in(f: impl FnOnce()) -> u64 {
 
 struct Fixture {
     interner: SymbolInterner,
-    series: Vec<EncodedSeries>,
+    series: Vec<std::sync::Arc<EncodedSeries>>,
     histogram: Histogram,
     float_histogram: FloatHistogram,
     trace_ids: Vec<String>,
@@ -83,10 +83,10 @@ fn fixture() -> Fixture {
                 (b"job", b"api"),
                 (b"pod", pod.as_bytes()),
             ];
-            let mut s = EncodedSeries::new(labels, &mut interner).unwrap();
-            s.set_metadata(&mut interner, MetricType::Counter, b"Requests.", b"")
-                .unwrap();
-            s
+            EncodedSeries::new(labels, &mut interner)
+                .unwrap()
+                .with_metadata(&mut interner, MetricType::Counter, b"Requests.", b"")
+                .unwrap()
         })
         .collect();
     let histogram = Histogram {

@@ -498,7 +498,7 @@ fn joins(open: &Option<Open>, s: usize, item: ItemKind, t: i64) -> bool {
 
 struct Built {
     interner: SymbolInterner,
-    series: Vec<EncodedSeries>,
+    series: Vec<std::sync::Arc<EncodedSeries>>,
 }
 
 fn build(batch: &Batch) -> Built {
@@ -507,18 +507,19 @@ fn build(batch: &Batch) -> Built {
         .series
         .iter()
         .map(|spec| {
-            let mut s = EncodedSeries::new(
+            let s = EncodedSeries::new(
                 spec.labels
                     .iter()
                     .map(|(n, v)| (n.as_bytes(), v.as_bytes())),
                 &mut interner,
             )
             .unwrap();
-            if let Some((t, h, u)) = &spec.metadata {
-                s.set_metadata(&mut interner, *t, h.as_bytes(), u.as_bytes())
-                    .unwrap();
+            match &spec.metadata {
+                Some((t, h, u)) => s
+                    .with_metadata(&mut interner, *t, h.as_bytes(), u.as_bytes())
+                    .unwrap(),
+                None => s,
             }
-            s
         })
         .collect();
     Built { interner, series }

@@ -97,7 +97,7 @@ fn data(metric: &str, base: i64, values: &[f64]) -> Data {
     Data { series, samples }
 }
 
-fn encoded(d: &Data, interner: &mut SymbolInterner) -> Vec<EncodedSeries> {
+fn encoded(d: &Data, interner: &mut SymbolInterner) -> Vec<std::sync::Arc<EncodedSeries>> {
     d.series
         .iter()
         .map(|l| {

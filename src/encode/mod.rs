@@ -14,7 +14,7 @@
 //!
 //! Metadata: RW 1.0 sends `MetricMetadata` entries per request
 //! ([`Rw1Request::push_metadata`], `WriteRequest.metadata` = field 3); RW 2.0 sends it
-//! with every `TimeSeries`, taken from the series ([`EncodedSeries::set_metadata`]).
+//! with every `TimeSeries`, taken from the series ([`EncodedSeries::with_metadata`]).
 //!
 //! One encoder per core is enough (encoding is synchronous); an [`Rw2Encoder`] keeps an
 //! 8-byte remap entry per interned string, so its memory grows with the interner.

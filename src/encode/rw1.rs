@@ -225,7 +225,7 @@ mod tests {
     use crate::encode::SymbolInterner;
     use crate::record::STALE_NAN_BITS;
 
-    fn series(interner: &mut SymbolInterner, job: &str) -> EncodedSeries {
+    fn series(interner: &mut SymbolInterner, job: &str) -> std::sync::Arc<EncodedSeries> {
         EncodedSeries::new(
             [(&b"__name__"[..], &b"up"[..]), (b"job", job.as_bytes())],
             interner,

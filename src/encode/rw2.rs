@@ -434,7 +434,7 @@ mod tests {
     use crate::encode::proto::v2;
     use crate::record::MetricType;
 
-    fn series(interner: &mut SymbolInterner, job: &str) -> EncodedSeries {
+    fn series(interner: &mut SymbolInterner, job: &str) -> std::sync::Arc<EncodedSeries> {
         EncodedSeries::new(
             [(&b"__name__"[..], &b"up"[..]), (b"job", job.as_bytes())],
             interner,
@@ -478,8 +478,8 @@ mod tests {
     #[test]
     fn metadata_and_exemplar_symbols() {
         let mut interner = SymbolInterner::new();
-        let mut a = series(&mut interner, "a");
-        a.set_metadata(&mut interner, MetricType::Gauge, b"Help.", b"bytes")
+        let a = series(&mut interner, "a")
+            .with_metadata(&mut interner, MetricType::Gauge, b"Help.", b"bytes")
             .unwrap();
         let mut enc = Rw2Encoder::new();
         let mut req = enc.begin(&interner);
@@ -673,7 +673,7 @@ mod tests {
             order in prop::collection::vec((0usize..12, 1i64..4), 0..60),
         ) {
             let mut interner = SymbolInterner::new();
-            let all: Vec<EncodedSeries> = sets
+            let all: Vec<std::sync::Arc<EncodedSeries>> = sets
                 .iter()
                 .map(|l| {
                     EncodedSeries::new(l.iter().map(|(n, v)| (n.as_bytes(), v.as_bytes())), &mut interner)

@@ -99,11 +99,9 @@ impl Request for Rw2Request<'_> {
 
 /// Pushes every item of `batch` into `req`, counting what went in.
 fn push_all(req: &mut impl Request, batch: &[Item], series: &ShardSeries, out: &mut Encoded) {
-    // The series of a batch are scattered over memory: each is looked up once,
-    // `AHEAD` items early, and loaded in two steps (see `EncodedSeries::prefetch`): its
-    // header then, the labels it points to half-way.
+    // The series of a batch are scattered over memory: each is looked up once and
+    // prefetched `AHEAD` items early (one block each, reached from the table's pointer).
     const AHEAD: usize = 16;
-    const HALF: usize = AHEAD / 2;
     let mut ring: [Option<&EncodedSeries>; AHEAD] = [None; AHEAD];
     let lookup = |i: usize| batch.get(i).and_then(|n| series.get(n.sref));
     for (i, slot) in ring.iter_mut().enumerate() {
@@ -113,9 +111,6 @@ fn push_all(req: &mut impl Request, batch: &[Item], series: &ShardSeries, out: &
         }
     }
     for (i, it) in batch.iter().enumerate() {
-        if let Some(s) = ring[(i + HALF) % AHEAD] {
-            s.prefetch_labels();
-        }
         let current = ring[i % AHEAD];
         let next = lookup(i + AHEAD);
         if let Some(s) = next {

@@ -292,7 +292,7 @@ mod tests {
 
     fn series(name: &str) -> Arc<EncodedSeries> {
         let mut i = SymbolInterner::new();
-        Arc::new(EncodedSeries::new([(&b"__name__"[..], name.as_bytes())], &mut i).unwrap())
+        EncodedSeries::new([(&b"__name__"[..], name.as_bytes())], &mut i).unwrap()
     }
 
     fn item(sref: SeriesRef, t: i64) -> Item {

@@ -115,7 +115,7 @@ mod tests {
 
     fn series(name: &str) -> Arc<EncodedSeries> {
         let mut i = SymbolInterner::new();
-        Arc::new(EncodedSeries::new([(&b"__name__"[..], name.as_bytes())], &mut i).unwrap())
+        EncodedSeries::new([(&b"__name__"[..], name.as_bytes())], &mut i).unwrap()
     }
 
     #[test]

@@ -124,13 +124,11 @@ mod tests {
 
     fn series(labels: &[(&str, &str)]) -> Arc<EncodedSeries> {
         let mut interner = SymbolInterner::default();
-        Arc::new(
-            EncodedSeries::new(
-                labels.iter().map(|(n, v)| (n.as_bytes(), v.as_bytes())),
-                &mut interner,
-            )
-            .unwrap(),
+        EncodedSeries::new(
+            labels.iter().map(|(n, v)| (n.as_bytes(), v.as_bytes())),
+            &mut interner,
         )
+        .unwrap()
     }
 
     fn item(sref: u64, t: i64) -> Item {

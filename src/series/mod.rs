@@ -146,7 +146,7 @@ impl SeriesCache {
         self.entries.insert(
             sref,
             Entry {
-                series: Arc::new(series),
+                series,
                 segment: seg32(segment),
                 announced: 0,
             },
@@ -210,9 +210,7 @@ impl SeriesCache {
             .interner
             .write()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
-        let mut s = (*e.series).clone();
-        s.set_metadata(&mut interner, mtype, help, unit)?;
-        e.series = Arc::new(s);
+        e.series = e.series.with_metadata(&mut interner, mtype, help, unit)?;
         // Shards hold the old one: announce the new one with the next item.
         e.announced = 0;
         Ok(())
