@@ -13,7 +13,13 @@
 //! is that a request lists every slotted name, used or not (the encoder only does this
 //! for requests large enough that the extra bytes do not matter).
 
-use std::hash::{BuildHasher, RandomState};
+use std::hash::BuildHasher;
+
+/// The hash of interned strings: foldhash's quality variant, seeded randomly per
+/// process (and per table), so colliding label values cannot be prepared in advance.
+/// Not cryptographic, unlike std's SipHash, which cost ~5 % of the WAL reader's CPU
+/// (one hash per label name and value of every new series).
+type RandomState = foldhash::quality::RandomState;
 
 use super::wire::encode_varint;
 use super::EncodeError;
@@ -180,7 +186,7 @@ impl SymbolInterner {
         let mut interner = SymbolInterner {
             strings: StringArena::new(),
             index: IdTable::new(),
-            hasher: RandomState::new(),
+            hasher: RandomState::default(),
             slot_of: Vec::new(),
             name_slots: Vec::new(),
             slot_bytes: 0,
@@ -351,7 +357,7 @@ impl RequestSymbols {
             locals: StringArena::new(),
             local_positions: Vec::new(),
             local_index: IdTable::new(),
-            hasher: RandomState::new(),
+            hasher: RandomState::default(),
         }
     }
 
