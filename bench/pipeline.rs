@@ -14,7 +14,9 @@
 //!
 //! Reports samples/s, CPU seconds per million samples of ringwrite's own threads (the core
 //! loops and the WAL reader; the sink's thread is excluded), peak RSS above the base before
-//! the pipeline started, bytes per series, and the shard count at the end; on stderr, the
+//! the pipeline started, bytes per series, the shard count at the end, and the host probe
+//! taken just before the run (`wake us`: CPU microseconds a thread pinned to core 0 spends
+//! per cross-core wake-up round trip with a thread on core 1; see `wake_probe`); on stderr, the
 //! CPU of the core loops and of the WAL reader apart, each as user + system seconds per
 //! million samples with its voluntary and involuntary context switches.
 
@@ -65,7 +67,7 @@ fn main() {
     }
     let total = series * per_series as u64;
     println!(
-        "{:<5} {:<6} {:>10} {:>12} {:>16} {:>14} {:>14} {:>8} {:>8}",
+        "{:<5} {:<6} {:>10} {:>12} {:>16} {:>14} {:>14} {:>8} {:>8} {:>8}",
         "proto",
         "trans",
         "samples",
@@ -74,7 +76,8 @@ fn main() {
         "peak RSS MiB",
         "B/series",
         "shards",
-        "reshards"
+        "reshards",
+        "wake us"
     );
     for proto in &protos {
         run_one(&dir, proto, &transport, total, series, shards);
@@ -129,6 +132,10 @@ fn run_one(
         fixed_shards: shards,
         ..PipelineSpec::new(cfg.remote_write[0].clone(), dir.to_path_buf())
     };
+    let (wake_wall, wake_cpu) = wake_probe();
+    eprintln!(
+        "  host probe: cross-core wake-up round trip {wake_wall:.1} us, {wake_cpu:.1} us CPU on the pinned thread"
+    );
     let cpu0 = ringwrite_threads_cpu();
     let split0 = ringwrite_threads_cpu_split();
     let detail0 = thread_detail();
@@ -177,7 +184,7 @@ fn run_one(
     assert_eq!(failed, 0, "samples failed");
     let above = peak.saturating_sub(base) as f64 * 1024.0;
     println!(
-        "{:<5} {:<6} {:>10} {:>12.2} {:>16.3} {:>14.1} {:>14.0} {:>8} {:>8}",
+        "{:<5} {:<6} {:>10} {:>12.2} {:>16.3} {:>14.1} {:>14.0} {:>8} {:>8} {:>8.1}",
         proto,
         transport,
         total,
@@ -186,12 +193,74 @@ fn run_one(
         peak as f64 / 1024.0,
         above / series as f64,
         stats.shards.load(Ordering::Relaxed),
-        stats.reshards.load(Ordering::Relaxed)
+        stats.reshards.load(Ordering::Relaxed),
+        wake_cpu
     );
     drop(sink);
     if let Ok(c) = Arc::try_unwrap(cores) {
         c.shutdown();
     }
+}
+
+/// What a cross-core wake-up costs on this host right now: a thread pinned to core 0 and
+/// one pinned to core 1 wake each other in turn (futex park/unpark, both sleeping in
+/// between, as the pipeline's threads and the sink do per request). Returns the wall
+/// time of a round trip and the CPU time the core-0 thread spends per round trip, both
+/// in microseconds. In this guest the pipeline's CPU per sample rises and falls with the
+/// second number (the host's load changes how costly interrupts and wake-ups are), so
+/// each result line carries it.
+fn wake_probe() -> (f64, f64) {
+    use std::sync::atomic::AtomicU64;
+    use std::thread::{park, spawn, Thread};
+    const ROUNDS: u64 = 2000;
+    let turn = Arc::new(AtomicU64::new(0));
+    let (tx, rx) = std::sync::mpsc::channel::<Thread>();
+    let t = Arc::clone(&turn);
+    let peer = spawn(move || {
+        core_affinity::set_for_current(core_affinity::CoreId { id: 1 });
+        let pinned = rx.recv().expect("the pinned thread");
+        for i in 0..ROUNDS {
+            while t.load(Ordering::Acquire) != 2 * i + 1 {
+                park();
+            }
+            t.store(2 * i + 2, Ordering::Release);
+            pinned.unpark();
+        }
+    });
+    let peer_thread = peer.thread().clone();
+    let pinned = spawn(move || {
+        core_affinity::set_for_current(core_affinity::CoreId { id: 0 });
+        tx.send(std::thread::current()).expect("the peer");
+        std::thread::sleep(Duration::from_millis(20));
+        let (cpu0, start) = (thread_cpu_us(), Instant::now());
+        for i in 0..ROUNDS {
+            turn.store(2 * i + 1, Ordering::Release);
+            peer_thread.unpark();
+            while turn.load(Ordering::Acquire) != 2 * i + 2 {
+                park();
+            }
+        }
+        let (wall, cpu) = (start.elapsed(), thread_cpu_us() - cpu0);
+        (
+            wall.as_secs_f64() * 1e6 / ROUNDS as f64,
+            cpu / ROUNDS as f64,
+        )
+    });
+    let out = pinned.join().expect("probe");
+    peer.join().expect("probe peer");
+    out
+}
+
+/// CPU time of the calling thread in microseconds.
+fn thread_cpu_us() -> f64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid, writable timespec and the clock id is a constant Linux
+    // supports; the call only writes `ts`.
+    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    ts.tv_sec as f64 * 1e6 + ts.tv_nsec as f64 / 1e3
 }
 
 /// Answers RW 2.0 requests with exact `X-Prometheus-Remote-Write-*-Written` headers.
