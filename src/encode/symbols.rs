@@ -15,14 +15,14 @@
 
 use std::hash::BuildHasher;
 
+use super::wire::encode_varint;
+use super::EncodeError;
+
 /// The hash of interned strings: foldhash's quality variant, seeded randomly per
 /// process (and per table), so colliding label values cannot be prepared in advance.
 /// Not cryptographic, unlike std's SipHash, which cost ~5 % of the WAL reader's CPU
 /// (one hash per label name and value of every new series).
 type RandomState = foldhash::quality::RandomState;
-
-use super::wire::encode_varint;
-use super::EncodeError;
 
 /// Global id of an interned string. Id 0 is always the empty string.
 #[repr(transparent)]
