@@ -181,3 +181,94 @@ pub fn encode_batch(
     };
     Ok((body, out))
 }
+
+/// Empties `batch`, from which `encoded` was just made. A float sample owns nothing, so
+/// when the encoder counted every item as one (nearly always), the items are forgotten
+/// at once instead of each being checked for something to free (2 % of a core loop's
+/// time went to that scan, perf).
+pub fn clear_batch(batch: &mut Vec<Item>, encoded: &Encoded) {
+    if encoded.counts.samples == batch.len() as u64 {
+        // SAFETY: `push_all` counts a sample only for an `ItemKind::Sample` item, whose
+        // fields (`f64`, `i64`) and the item's (`SeriesRef`, `i64`) have no destructor;
+        // so every item of `batch` is plain data and shortening the vector leaks nothing.
+        unsafe { batch.set_len(0) };
+    } else {
+        batch.clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::encode::EncodedSeries;
+
+    fn setup() -> (ShardSeries, RwLock<SymbolInterner>) {
+        let mut interner = SymbolInterner::new();
+        let mut series = ShardSeries::new(1);
+        for (sref, name) in [(1, "a"), (2, "b")] {
+            let s = EncodedSeries::new([(&b"__name__"[..], name.as_bytes())], &mut interner);
+            series.announce(sref, s.unwrap());
+        }
+        (series, RwLock::new(interner))
+    }
+
+    fn sample(sref: u64, t: i64) -> Item {
+        Item {
+            sref,
+            t,
+            kind: ItemKind::Sample { v: 1.5, st: 0 },
+        }
+    }
+
+    /// `clear_batch` forgets items without dropping them only when the encoder counted
+    /// every item as a float sample: a histogram, an exemplar or an item of an unknown
+    /// series must each make the counts disagree, so those batches are dropped item by
+    /// item.
+    #[test]
+    fn only_all_sample_batches_skip_item_drops() {
+        let (series, interner) = setup();
+        let mut enc = Encoders::default();
+        let histogram = Item {
+            sref: 2,
+            t: 3,
+            kind: ItemKind::Histogram {
+                st: 0,
+                h: Box::new(Histogram {
+                    count: 1,
+                    ..Histogram::default()
+                }),
+            },
+        };
+        let exemplar = Item {
+            sref: 1,
+            t: 4,
+            kind: ItemKind::Exemplar {
+                v: 2.0,
+                labels: Box::new(vec![(b"trace_id"[..].into(), b"abc"[..].into())].into()),
+            },
+        };
+        let cases: Vec<(Vec<Item>, bool)> = vec![
+            (vec![sample(1, 1), sample(2, 2)], true),
+            (vec![sample(1, 1), histogram], false),
+            (vec![sample(1, 1), exemplar], false),
+            (vec![sample(1, 1), sample(9, 2)], false),
+        ];
+        for format in [WireFormat::Rw1, WireFormat::Rw2] {
+            for (items, all_samples) in &cases {
+                let mut batch = items.clone();
+                let (body, encoded) =
+                    encode_batch(&mut enc, &batch, &series, format, &interner).unwrap();
+                assert!(!body.is_empty());
+                assert_eq!(
+                    encoded.counts.samples == batch.len() as u64,
+                    *all_samples,
+                    "{format:?} {items:?}"
+                );
+                let capacity = batch.capacity();
+                clear_batch(&mut batch, &encoded);
+                assert!(batch.is_empty());
+                assert_eq!(batch.capacity(), capacity, "the vector is kept for reuse");
+            }
+        }
+    }
+}

@@ -1,7 +1,7 @@
 //! One shard: collects items into batches (closed at `max_samples_per_send` or after
 //! `batch_send_deadline`), encodes, sends with retries, one request at a time.
 
-use super::batch::{encode_batch, Encoded, Encoders};
+use super::batch::{clear_batch, encode_batch, Encoded, Encoders};
 use super::{now_ms, Item, Loss, QueueStats, ShardMsg, ShardSeries};
 use crate::encode::{EncodedSeries, SymbolInterner};
 use crate::http::{send_with_retry_as, BatchOutcome, Pool, RetryPolicy, WireFormat};
@@ -535,6 +535,7 @@ async fn send_group(
             .data_out
             .fetch_add(counts.total(), Ordering::Relaxed);
         ctx.stats.note_sent_timestamp(encoded.max_t);
+        clear_batch(batch, &encoded);
         break;
     }
     ctx.stats.data_out_duration_nanos.fetch_add(
