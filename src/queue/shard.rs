@@ -235,7 +235,13 @@ fn look_ahead(
         return;
     }
     let take = q.max.min(q.backlog.len());
-    let mut items: Vec<Item> = q.backlog.drain(..take).collect();
+    // Leftovers start a vector with room for the whole batch, so that the chunks
+    // appended below never grow (and copy) it; none: the first chunk becomes the batch.
+    let mut items: Vec<Item> = Vec::new();
+    if take > 0 {
+        items.reserve_exact(q.max);
+        items.extend(q.backlog.drain(..take));
+    }
     while items.len() < q.max && q.stashed.is_none() {
         match rx.try_recv() {
             Ok(ShardMsg::Items(mut chunk)) => {
