@@ -213,11 +213,7 @@ mod tests {
     }
 
     fn sample(sref: u64, t: i64) -> Item {
-        Item {
-            sref,
-            t,
-            kind: ItemKind::Sample { v: 1.5, st: 0 },
-        }
+        Item::sample(sref, t, 1.5)
     }
 
     /// `clear_batch` forgets items without dropping them only when the encoder counted

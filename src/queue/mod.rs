@@ -84,6 +84,18 @@ impl Item {
     }
 }
 
+#[cfg(test)]
+impl Item {
+    /// A float sample of `sref` at `t`, for tests.
+    pub(crate) fn sample(sref: SeriesRef, t: i64, v: f64) -> Item {
+        Item {
+            sref,
+            t,
+            kind: ItemKind::Sample { v, st: 0 },
+        }
+    }
+}
+
 /// Items for one shard, with the series announced to it first (see [`ShardSeries`]).
 #[derive(Default)]
 pub struct Chunk {

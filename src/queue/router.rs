@@ -288,7 +288,6 @@ impl Router {
 mod tests {
     use super::*;
     use crate::encode::SymbolInterner;
-    use crate::queue::ItemKind;
 
     fn series(name: &str) -> Arc<EncodedSeries> {
         let mut i = SymbolInterner::new();
@@ -296,11 +295,7 @@ mod tests {
     }
 
     fn item(sref: SeriesRef, t: i64) -> Item {
-        Item {
-            sref,
-            t,
-            kind: ItemKind::Sample { v: 0.0, st: 0 },
-        }
+        Item::sample(sref, t, 0.0)
     }
 
     /// A router over `n` shards and the receiving ends of their queues.

@@ -120,7 +120,6 @@ mod tests {
 
     use super::*;
     use crate::encode::{EncodedSeries, SymbolInterner};
-    use crate::queue::ItemKind;
 
     fn series(labels: &[(&str, &str)]) -> Arc<EncodedSeries> {
         let mut interner = SymbolInterner::default();
@@ -132,11 +131,7 @@ mod tests {
     }
 
     fn item(sref: u64, t: i64) -> Item {
-        Item {
-            sref,
-            t,
-            kind: ItemKind::Sample { v: 1.0, st: 0 },
-        }
+        Item::sample(sref, t, 1.0)
     }
 
     #[test]
