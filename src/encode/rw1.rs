@@ -17,8 +17,8 @@ use super::group::{Item, OpenSeries};
 use super::histogram::HistogramView;
 use super::series::{label_body_len, put_label};
 use super::wire::{
-    len_field_size, put_f64, put_sample_field, put_varint, sample_field_len, tag, varint_len,
-    LenSlot, WIRE_FIXED64, WIRE_LEN, WIRE_VARINT,
+    len_field_size, put_f64, put_varint, tag, varint_len, LenSlot, TimestampCache, WIRE_FIXED64,
+    WIRE_LEN, WIRE_VARINT,
 };
 use super::{BatchStats, DropReason, EncodeError, Encoded, EncodedSeries, Pushed};
 use crate::record::{FloatHistogram, Histogram, MetricType, RefSample, CUSTOM_BUCKETS_SCHEMA};
@@ -36,6 +36,7 @@ pub struct Rw1Encoder {
     buf: Vec<u8>,
     open: Option<OpenSeries>,
     stats: BatchStats,
+    timestamp: TimestampCache,
 }
 
 impl Rw1Encoder {
@@ -62,10 +63,12 @@ impl<'a> Rw1Request<'a> {
     /// Adds a float sample (`sample.st` is ignored: RW 1.0 has no start timestamp).
     #[inline]
     pub fn push_sample(&mut self, series: &EncodedSeries, sample: &RefSample) {
-        let n = sample_field_len(sample.v, sample.t, 0);
+        let n = self.enc.timestamp.sample_len(sample.v, sample.t, 0);
         self.open_for(series, Item::Sample, sample.t, n);
-        put_sample_field(&mut self.enc.buf, KEY_SAMPLE, sample.v, sample.t, 0, n);
-        self.enc.stats.samples += 1;
+        let enc = &mut *self.enc;
+        enc.timestamp
+            .put_sample(&mut enc.buf, KEY_SAMPLE, sample.v, 0, n);
+        enc.stats.samples += 1;
     }
 
     /// Adds an integer native histogram; NHCB (schema -53) is dropped.

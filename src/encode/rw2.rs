@@ -20,8 +20,8 @@ use super::histogram::HistogramView;
 use super::rw1::sample_body_len;
 use super::symbols::{RequestSymbols, SymbolId};
 use super::wire::{
-    encode_varint, len_field_size, put_f64, put_sample_field, put_u128_prefix, put_varint,
-    put_varints, sample_field_len, tag, varint_len, LenSlot, WIRE_FIXED64, WIRE_LEN, WIRE_VARINT,
+    encode_varint, len_field_size, put_f64, put_u128_prefix, put_varint, put_varints, tag,
+    varint_len, LenSlot, TimestampCache, WIRE_FIXED64, WIRE_LEN, WIRE_VARINT,
 };
 use super::{
     BatchStats, EncodeError, Encoded, EncodedSeries, Pushed, SeriesMetadata, SymbolInterner,
@@ -86,6 +86,7 @@ pub struct Rw2Encoder {
     name_slots: NameSlots,
     /// Length of the previous request, for [`NameSlots::Auto`].
     last_len: usize,
+    timestamp: TimestampCache,
 }
 
 impl Default for Rw2Encoder {
@@ -105,6 +106,7 @@ impl Rw2Encoder {
             stats: BatchStats::default(),
             name_slots: NameSlots::Auto,
             last_len: 0,
+            timestamp: TimestampCache::default(),
         }
     }
 
@@ -150,17 +152,13 @@ impl<'a> Rw2Request<'a> {
     /// Adds a float sample, with its start timestamp when non-zero.
     #[inline]
     pub fn push_sample(&mut self, series: &EncodedSeries, sample: &RefSample) {
-        let n = sample_field_len(sample.v, sample.t, sample.st);
+        let n = self.enc.timestamp.sample_len(sample.v, sample.t, sample.st);
         self.open_for(series, Item::Sample, sample.t, n);
-        put_sample_field(
-            &mut self.enc.series_buf,
-            KEY_SAMPLE,
-            sample.v,
-            sample.t,
-            sample.st,
-            n,
-        );
-        self.enc.stats.samples += 1;
+        let enc = &mut *self.enc;
+        let buf = &mut enc.series_buf;
+        enc.timestamp
+            .put_sample(buf, KEY_SAMPLE, sample.v, sample.st, n);
+        enc.stats.samples += 1;
     }
 
     /// Adds an integer native histogram (NHCB included: RW 2.0 carries custom values).
