@@ -40,6 +40,7 @@ pub mod proto;
 mod rw1;
 mod rw2;
 mod series;
+mod snappy;
 mod symbols;
 mod wire;
 

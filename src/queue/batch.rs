@@ -176,7 +176,7 @@ pub fn encode_batch(
             let mut req = enc.rw2.begin(&interner);
             push_all(&mut req, batch, series, &mut out);
             let raw = req.finish()?.bytes;
-            enc.compressor.compress_into(raw, &mut enc.arena)?
+            enc.compressor.compress_rw2_into(raw, &mut enc.arena)?
         }
     };
     Ok((body, out))
