@@ -296,6 +296,7 @@ fn main() {
     let mut rw1 = Rw1Encoder::new();
     let mut rw2 = Rw2Encoder::new();
     let mut c = Compressor::new(Compression::Snappy);
+    let mut arena = bytes::BytesMut::with_capacity(1 << 20);
     let filter: String = env_or("ENCODE_BENCH_FILTER", String::new());
     for w in &workloads {
         for proto in ["RW 1.0", "RW 2.0"] {
@@ -319,9 +320,16 @@ fn main() {
                 };
                 sizes.0 = bytes.len();
                 if compress {
-                    let out = c.compress(bytes).expect("compresses");
-                    sizes.1 = out.len();
-                    out.len()
+                    // Each protocol's compressor, as `queue::batch::encode_batch` uses it.
+                    let n = if proto == "RW 1.0" {
+                        c.compress(bytes).expect("compresses").len()
+                    } else {
+                        c.compress_rw2_into(bytes, &mut arena)
+                            .expect("compresses")
+                            .len()
+                    };
+                    sizes.1 = n;
+                    n
                 } else {
                     bytes.len()
                 }
@@ -376,7 +384,16 @@ fn main() {
             }
             let snap_only = median(
                 (0..runs)
-                    .map(|_| measure(secs, iters, || c.compress(&raw).expect("compresses").len()))
+                    .map(|_| {
+                        measure(secs, iters, || {
+                            if proto == "RW 1.0" {
+                                c.compress(&raw).expect("compresses").len()
+                            } else {
+                                let body = c.compress_rw2_into(&raw, &mut arena);
+                                body.expect("compresses").len()
+                            }
+                        })
+                    })
                     .collect(),
             );
             println!(
