@@ -67,11 +67,7 @@ impl Compressor {
             Compression::Snappy => {
                 let max = snap::raw::max_compress_len(raw.len());
                 if max == 0 {
-                    return Err(EncodeError::TooLarge {
-                        len: raw.len(),
-                        limit: u32::MAX as usize,
-                        compression: self.compression,
-                    });
+                    return Err(self.too_large(raw));
                 }
                 if self.out.len() < max {
                     self.out.resize(max, 0);
@@ -113,14 +109,19 @@ impl Compressor {
         match self.compression {
             Compression::Snappy => {
                 if u32::try_from(raw.len()).is_err() {
-                    return Err(EncodeError::TooLarge {
-                        len: raw.len(),
-                        limit: u32::MAX as usize,
-                        compression: self.compression,
-                    });
+                    return Err(self.too_large(raw));
                 }
                 Ok(self.rw2.compress_into(raw, arena))
             }
+        }
+    }
+
+    /// A body longer than snappy's 32-bit length field.
+    fn too_large(&self, raw: &[u8]) -> EncodeError {
+        EncodeError::TooLarge {
+            len: raw.len(),
+            limit: u32::MAX as usize,
+            compression: self.compression,
         }
     }
 }
